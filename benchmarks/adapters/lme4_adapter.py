@@ -1,0 +1,38 @@
+"""lme4 (R) through Rscript.
+
+The case's data go to a temporary CSV; ``lme4_bench.R`` reads it, makes the
+categorical columns factors, and times ``lmer()`` itself (first and warm fits
+in one fresh R process), reporting R's own resident memory.
+"""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.harness import RESULT_MARK, warm_budget_s
+
+R_SCRIPT = Path(__file__).with_name("lme4_bench.R")
+
+
+def run(case, repeats: int) -> dict:
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return {"skipped": "Rscript not found on PATH"}
+    data = case.data()
+    factors = [c for c in data.columns if isinstance(data[c].dtype, pd.CategoricalDtype)]
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "data.csv"
+        data.to_csv(csv, index=False)
+        proc = subprocess.run(
+            [rscript, str(R_SCRIPT), str(csv), case.formula, "TRUE" if case.reml else "FALSE",
+             str(repeats), str(warm_budget_s()), ",".join(factors)],
+            capture_output=True, text=True)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    tail = " | ".join(proc.stderr.strip().splitlines()[-5:])
+    raise RuntimeError(f"Rscript exited with code {proc.returncode}: {tail}")

@@ -1,0 +1,53 @@
+# Usage: Rscript lme4_bench.R CSV FORMULA REML REPEATS WARM_BUDGET_S FACTOR_COLS
+# Prints one line: "@@BENCH_RESULT@@ {json}" (same fields as benchmarks/harness.py).
+args <- commandArgs(trailingOnly = TRUE)
+mark <- "@@BENCH_RESULT@@ "
+json_str <- function(x) paste0('"', gsub('([\\\\"])', "\\\\\\1", gsub("[\r\n\t]", " ", x)), '"')
+json_num <- function(x) if (is.null(x) || is.na(x)) "null" else sprintf("%.17g", x)
+emit <- function(fields) {
+  cat(mark, "{", paste(sprintf('"%s": %s', names(fields), unlist(fields)), collapse = ", "), "}\n", sep = "")
+  quit(save = "no")
+}
+if (!requireNamespace("lme4", quietly = TRUE)) emit(list(skipped = json_str("R package lme4 not installed")))
+
+proc_status_mb <- function(key) {  # VmRSS (current) / VmHWM (peak), Linux only
+  st <- tryCatch(readLines("/proc/self/status"), error = function(e) character())
+  line <- grep(paste0("^", key, ":"), st, value = TRUE)
+  if (length(line) == 0) NA else as.numeric(gsub("[^0-9]", "", line)) / 1024
+}
+
+suppressPackageStartupMessages(library(lme4))
+d <- read.csv(args[1])
+factors <- if (length(args) >= 6 && nzchar(args[6])) strsplit(args[6], ",")[[1]] else character()
+for (f in factors) d[[f]] <- factor(d[[f]])
+form <- as.formula(args[2])
+reml <- as.logical(args[3])
+repeats <- as.integer(args[4])
+budget <- as.numeric(args[5])
+
+warns <- character()
+fit_once <- function(record = FALSE) {
+  t0 <- proc.time()[["elapsed"]]
+  m <- withCallingHandlers(lmer(form, data = d, REML = reml), warning = function(w) {
+    if (record) warns <<- unique(c(warns, substr(conditionMessage(w), 1, 200)))
+    invokeRestart("muffleWarning")
+  })
+  list(t = proc.time()[["elapsed"]] - t0, loglik = as.numeric(logLik(m)))
+}
+
+base <- proc_status_mb("VmRSS")
+first <- fit_once(record = TRUE)
+warm <- numeric()
+start <- proc.time()[["elapsed"]]
+while (length(warm) < repeats && (length(warm) == 0 || proc.time()[["elapsed"]] - start < budget)) {
+  warm <- c(warm, fit_once()$t)
+}
+emit(list(
+  first_s = json_num(first$t),
+  warm_median_s = if (length(warm)) json_num(median(warm)) else "null",
+  warm_s = paste0("[", paste(sprintf("%.6f", warm), collapse = ", "), "]"),
+  loglik = json_num(first$loglik),
+  base_rss_mb = json_num(base),
+  peak_rss_mb = json_num(proc_status_mb("VmHWM")),
+  warnings = paste0("[", paste(vapply(warns, json_str, ""), collapse = ", "), "]")
+))

@@ -1,0 +1,18 @@
+"""mixjax: ``mixjax.lmm(formula, data, reml=...)``.
+
+``first_s`` is JIT compilation plus the first fit; ``warm_median_s`` re-fits the
+same data with compiled code.
+"""
+
+from benchmarks.harness import time_fits
+
+
+def run(case, repeats: int) -> dict:
+    import jax
+    import mixjax
+
+    data = case.data()
+    result = time_fits(lambda: float(mixjax.lmm(case.formula, data, reml=case.reml).loglik), repeats)
+    result["device"] = str(jax.devices()[0])
+    result["x64"] = bool(jax.config.jax_enable_x64)
+    return result

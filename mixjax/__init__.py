@@ -1,0 +1,1 @@
+from . import _config  # noqa: F401  (float64, compilation cache)

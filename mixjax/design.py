@@ -1,0 +1,322 @@
+"""The Design: validated numpy arrays for one model, built on the host from a formula and a DataFrame.
+
+``build(formula, data, weights=None)`` parses the lme4 formula, drops rows with missing values (with a warning
+that counts them, as lme4's ``na.omit``), builds the fixed-effects matrix ``X`` with formulaic (dropping aliased
+columns, as lme4 does), one ``ReTerm`` per random-effects term, ordered by number of levels, largest first, as
+lme4 orders them. Bad input raises ``ValueError`` before any numerical work; the caller's DataFrame is never
+modified.
+"""
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+
+from .covariance import Unstructured
+from .formula import ParsedFormula, parse
+
+__all__ = ["ReTerm", "Design", "build", "MixjaxWarning"]
+
+
+class MixjaxWarning(UserWarning):
+    """Messages about the data (rows dropped, columns aliased) that do not stop the fit."""
+
+
+@dataclass(frozen=True, eq=False)
+class ReTerm:
+    """One random-effects term. ``codes`` (n,) maps rows to levels 0..n_levels-1; ``Z`` (n, k) holds the term's
+    columns (``1`` for an intercept); covariance ``sigma^2 T T'`` with ``T`` from ``cov``."""
+
+    group: str
+    factor: str
+    codes: np.ndarray
+    levels: tuple[str, ...]
+    Z: np.ndarray
+    cnames: tuple[str, ...]
+    spec: object = field(repr=False, default=None)
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def cov(self) -> Unstructured:
+        return Unstructured(self.k)
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Everything a fit needs, as numpy arrays: ``y`` (n,), ``X`` (n, p), ``weights`` (n,) and ``offset`` (n,),
+    ``terms`` (ordered by number of levels, largest first)."""
+
+    formula: str
+    parsed: ParsedFormula
+    y: np.ndarray
+    X: np.ndarray
+    xnames: tuple[str, ...]
+    terms: tuple[ReTerm, ...]
+    weights: np.ndarray
+    fixed_spec: object = field(repr=False, default=None)
+    aliased: tuple[str, ...] = ()
+    n_missing: int = 0
+
+    @property
+    def n_obs(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_theta(self) -> int:
+        return sum(t.cov.n_theta for t in self.terms)
+
+    @property
+    def theta_names(self) -> list[str]:
+        return [n for t in self.terms for n in t.cov.names(t.group, t.cnames)]
+
+    @property
+    def theta_lower(self) -> np.ndarray:
+        return np.concatenate([t.cov.lower() for t in self.terms])
+
+    @property
+    def theta_start(self) -> np.ndarray:
+        return np.concatenate([t.cov.start() for t in self.terms])
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def _check_columns(names: set[str], data: pd.DataFrame, formula: str) -> None:
+    for name in sorted(names):
+        if name not in data.columns:
+            near = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3, cutoff=0.6)
+            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+            raise ValueError(
+                f"column {name!r} in formula {formula!r} is not in the data.{hint} "
+                f"The data has columns: {', '.join(map(str, data.columns))}."
+            )
+
+
+def _required(parsed: ParsedFormula) -> tuple[set[str], set[str]]:
+    """(numeric-or-factor variables of the model, grouping factors)."""
+    try:
+        variables = set(map(str, Formula(parsed.fixed).required_variables))
+        for term in parsed.random:
+            variables |= set(map(str, Formula(term.expr).required_variables))
+    except Exception as err:  # formulaic's own parse error, re-raised with the formula named
+        raise ValueError(f"cannot parse formula {parsed.fixed!r}: {err}") from err
+    groups = {f for term in parsed.random for f in term.factors}
+    return variables, groups
+
+
+def _drop_missing(data: pd.DataFrame, columns: list[str], weights) -> tuple[pd.DataFrame, np.ndarray | None, int]:
+    frame = data[columns]
+    keep = ~frame.isna().any(axis=1).to_numpy()
+    if weights is not None:
+        keep &= ~np.isnan(weights)
+    n_missing = int((~keep).sum())
+    if n_missing:
+        per = {c: int(frame[c].isna().sum()) for c in columns if frame[c].isna().any()}
+        detail = ", ".join(f"{c}: {k}" for c, k in per.items())
+        if weights is not None and np.isnan(weights).any():
+            detail += (", " if detail else "") + f"weights: {int(np.isnan(weights).sum())}"
+        warnings.warn(
+            f"dropped {n_missing} of {len(frame)} rows with missing values ({detail}), as lme4's na.omit.",
+            MixjaxWarning,
+            stacklevel=3,
+        )
+    frame = frame.loc[keep].reset_index(drop=True)
+    return frame, (None if weights is None else weights[keep]), n_missing
+
+
+def _check_finite(frame: pd.DataFrame, columns: list[str]) -> None:
+    for col in columns:
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            bad = ~np.isfinite(series.to_numpy(dtype=float))
+            if bad.any():
+                raise ValueError(
+                    f"column {col!r} has {int(bad.sum())} non-finite value(s) (inf or -inf), first at row "
+                    f"{int(np.flatnonzero(bad)[0])}; remove or recode them (missing values may be NaN, "
+                    "which are dropped)."
+                )
+
+
+def _resolve_weights(weights, data: pd.DataFrame) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        _check_columns({weights}, data, f"weights={weights!r}")
+        weights = data[weights]
+    w = np.asarray(weights, dtype=float).copy()
+    if w.shape != (len(data),):
+        raise ValueError(f"weights must have one value per row of the data ({len(data)}), got shape {w.shape}.")
+    finite = w[~np.isnan(w)]
+    if np.any(~np.isfinite(finite)) or np.any(finite <= 0):
+        raise ValueError("weights must be positive and finite; found zero, negative or infinite values.")
+    return w
+
+
+# ------------------------------------------------------------------------------------------ construction
+
+
+def _dense(matrix) -> np.ndarray:
+    return np.asarray(matrix, dtype=float)
+
+
+def _fixed(parsed: ParsedFormula, frame: pd.DataFrame):
+    mm = model_matrix(parsed.fixed, frame, na_action="raise")
+    lhs = _dense(mm.lhs)
+    if lhs.ndim != 2 or lhs.shape[1] != 1:
+        raise ValueError(
+            f"response {parsed.response!r} must be one numeric column; it expands to {lhs.shape[1]} columns "
+            "(is it a factor or text?). Convert it to numbers first."
+        )
+    return lhs[:, 0], mm.rhs, tuple(map(str, mm.rhs.columns))
+
+
+def _check_response(parsed: ParsedFormula, data: pd.DataFrame) -> None:
+    if parsed.response in data.columns:
+        col = data[parsed.response]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise ValueError(
+                f"response {parsed.response!r} must be numeric for a linear mixed model, but it has dtype "
+                f"{col.dtype}. Convert it to numbers (for a binary or count response use mixjax.glmm)."
+            )
+
+
+def _drop_aliased(X: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """Drop columns in the span of earlier ones (unpivoted QR, lme4's tolerance 1e-7)."""
+    if X.shape[1] == 0:
+        return X, names, ()
+    r = np.abs(np.diag(np.linalg.qr(X, mode="r")))
+    scale = np.linalg.norm(X, axis=0)
+    keep = r > 1e-7 * np.where(scale > 0, scale, 1.0)
+    dropped = tuple(n for n, k in zip(names, keep) if not k)
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column(s) / coefficient(s): "
+            f"{', '.join(dropped)}",
+            MixjaxWarning,
+            stacklevel=3,
+        )
+    return X[:, keep], tuple(n for n, k in zip(names, keep) if k), dropped
+
+
+def _grouping(frame: pd.DataFrame, term_factors: tuple[str, ...], group: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes and labels of a (possibly interaction) grouping factor; unused levels dropped."""
+    codes_list, labels_list = [], []
+    for name in term_factors:
+        cat = frame[name]
+        if not isinstance(cat.dtype, pd.CategoricalDtype):
+            values = cat
+            if pd.api.types.is_float_dtype(values) and np.all(np.mod(values, 1) == 0):
+                values = values.astype(np.int64)
+            cat = pd.Categorical(values)
+        else:
+            cat = cat.array.remove_unused_categories()
+        codes_list.append(np.asarray(cat.codes, dtype=np.int64))
+        labels_list.append([str(c) for c in cat.categories])
+    if len(codes_list) == 1:
+        return codes_list[0].astype(np.int32), tuple(labels_list[0])
+    dims = [len(lab) for lab in labels_list]
+    flat = np.ravel_multi_index(codes_list, dims)
+    uniq, codes = np.unique(flat, return_inverse=True)
+    parts = np.unravel_index(uniq, dims)
+    labels = tuple(":".join(labels_list[i][parts[i][j]] for i in range(len(dims))) for j in range(len(uniq)))
+    return codes.astype(np.int32), labels
+
+
+def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame) -> list[ReTerm]:
+    terms = []
+    for term in parsed.random:
+        try:
+            mm = model_matrix(term.expr, frame, na_action="raise")
+        except Exception as err:
+            raise ValueError(f"cannot build random-effects term ({term.expr} | {term.group}): {err}") from err
+        Z, cnames = _dense(mm), tuple(map(str, mm.columns))
+        if Z.shape[1] == 0:
+            raise ValueError(f"random-effects term ({term.expr} | {term.group}) has no columns.")
+        codes, levels = _grouping(frame, term.factors, term.group)
+        columns = [(Z[:, [j]], (c,)) for j, c in enumerate(cnames)] if term.split else [(Z, cnames)]
+        for z, names in columns:
+            terms.append(ReTerm(term.group, term.group, codes, levels, z, names, mm.model_spec))
+    return terms
+
+
+def _check_levels(terms: list[ReTerm], n_obs: int) -> None:
+    for term in terms:
+        if term.n_levels < 2:
+            raise ValueError(
+                f"grouping factor {term.factor!r} has only {term.n_levels} level in the data used; a random "
+                "effect needs at least 2 levels. Remove the term or fit a fixed effect instead."
+            )
+        if term.n_levels >= n_obs:
+            raise ValueError(
+                f"grouping factor {term.factor!r} has {term.n_levels} levels for {n_obs} observations: its "
+                "random effect cannot be told apart from the residual (lme4: 'number of levels of each grouping "
+                "factor must be < number of observations'). Remove the term or use a coarser grouping."
+            )
+
+
+def _unique_group_names(terms: list[ReTerm]) -> list[ReTerm]:
+    """R's make.unique on group names: g, g.1, g.2, ... (as lme4's VarCorr shows them)."""
+    seen: dict[str, int] = {}
+    out = []
+    for term in terms:
+        count = seen.get(term.group, 0)
+        seen[term.group] = count + 1
+        if count:
+            term = ReTerm(f"{term.group}.{count}", term.factor, term.codes, term.levels, term.Z, term.cnames, term.spec)
+        out.append(term)
+    return out
+
+
+def build(formula: str, data: pd.DataFrame, weights=None) -> Design:
+    """Validate the input and build the Design. See the module docstring."""
+    parsed = parse(formula)
+    if not parsed.random:
+        raise ValueError(
+            f"formula {formula!r} has no random-effects term such as (1 | group); a mixed model needs at least one."
+        )
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    if len(data) == 0:
+        raise ValueError("data has no rows.")
+    variables, groups = _required(parsed)
+    _check_columns(variables | groups, data, formula)
+    _check_response(parsed, data)
+    w = _resolve_weights(weights, data)
+    columns = sorted(variables | groups)
+    frame, w, n_missing = _drop_missing(data, columns, w)
+    if len(frame) == 0:
+        raise ValueError(f"no rows left after dropping missing values in {', '.join(columns)}.")
+    _check_finite(frame, sorted(variables))
+    y, fixed_mm, xnames = _fixed(parsed, frame)
+    X, xnames, aliased = _drop_aliased(_dense(fixed_mm), xnames)
+    terms = _random_terms(parsed, frame)
+    _check_levels(terms, len(frame))
+    order = sorted(range(len(terms)), key=lambda i: -terms[i].n_levels)
+    terms = _unique_group_names([terms[i] for i in order])
+    return Design(
+        formula=formula,
+        parsed=parsed,
+        y=y,
+        X=X,
+        xnames=xnames,
+        terms=tuple(terms),
+        weights=np.ones(len(frame)) if w is None else w,
+        fixed_spec=fixed_mm.model_spec,
+        aliased=aliased,
+        n_missing=n_missing,
+    )

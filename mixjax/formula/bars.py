@@ -1,0 +1,155 @@
+"""Split an lme4 formula into its fixed part and its random-effects ("bar") terms.
+
+``Reaction ~ Days + (Days | Subject)`` -> fixed ``Reaction ~ Days`` and ``RandomTerm("Days", "Subject")``.
+The rules are lme4's ``findbars`` / ``expandSlash`` / ``expandDoubleVerts``:
+
+* ``(x | g)``: correlated intercept and slope for each level of ``g`` (``0 + x`` or ``- 1`` drops the intercept);
+* ``(x || g)``: one uncorrelated term per column of the term's design (``(1 | g) + (0 + x | g)``);
+* ``(x | a/b)``: nesting, ``(x | a) + (x | b:a)``; ``a/b/c`` adds ``c:b:a``;
+* ``(x | a:b)``: one level per observed combination of ``a`` and ``b``.
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+__all__ = ["RandomTerm", "ParsedFormula", "parse"]
+
+
+class RandomTerm(NamedTuple):
+    """One random-effects term: ``expr`` is a formulaic right-hand side, ``group`` names the grouping factor
+    (``a:b`` for an interaction), ``split`` is True for ``||`` (expanded per design column when the design
+    is built)."""
+
+    expr: str
+    group: str
+    split: bool = False
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.group.split(":"))
+
+
+class ParsedFormula(NamedTuple):
+    """``response``: the left-hand side; ``fixed``: a formulaic formula for the fixed effects;
+    ``random``: the random terms in the order written (nesting already expanded)."""
+
+    response: str
+    fixed: str
+    random: tuple[RandomTerm, ...]
+
+
+_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
+
+
+def _top_level_split(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` outside parentheses and brackets."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
+            i += len(sep)
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _bar_groups(rhs: str) -> tuple[str, list[tuple[str, str]]]:
+    """Remove top-level ``( ... | ... )`` groups from ``rhs``; return the rest and the removed contents."""
+    kept, bars, depth, i, start = [], [], 0, 0, None
+    while i < len(rhs):
+        ch = rhs[i]
+        if ch == "(":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced parentheses in formula right-hand side {rhs!r}: an extra ')'.")
+            if depth == 0:
+                inner = rhs[start + 1 : i]
+                if len(_top_level_split(inner, "|")) > 1:
+                    bars.append((inner, rhs[start : i + 1]))
+                    kept.append("\0")
+                else:
+                    kept.append(rhs[start : i + 1])
+                start = None
+        elif depth == 0:
+            kept.append(ch)
+        i += 1
+    if depth != 0:
+        raise ValueError(f"unbalanced parentheses in formula right-hand side {rhs!r}: a '(' is never closed.")
+    return "".join(kept), bars
+
+
+def _expand_group(group: str, original: str) -> list[str]:
+    """``a/b/c`` -> ``[a, b:a, c:b:a]`` (lme4's naming); ``a:b`` stays as it is."""
+    parts = [p.strip() for p in _top_level_split(group, "/")]
+    for part in parts:
+        for factor in part.split(":"):
+            if not _NAME.match(factor.strip()):
+                raise ValueError(
+                    f"malformed random-effects term {original!r}: the grouping factor {factor.strip()!r} must be "
+                    "a column name (or names joined by ':' or '/'), as in (1 | Subject) or (1 | school/class)."
+                )
+    out, prefix = [], []
+    for part in parts:
+        prefix = [part] + prefix
+        out.append(":".join(prefix) if len(prefix) > 1 else part)
+    return out
+
+
+def _clean_fixed(rest: str) -> str:
+    """Drop the placeholders left by removed bar terms and the '+' signs around them."""
+    terms = [t.strip() for t in _top_level_split(rest, "+")]
+    terms = [t for t in terms if t and t != "\0"]
+    if any("\0" in t for t in terms):
+        raise ValueError(
+            "random-effects terms must be added to the fixed part with '+', as in y ~ x + (1 | g); "
+            f"found one combined with another operator in {rest.replace(chr(0), '(...|...)')!r}."
+        )
+    return " + ".join(terms) if terms else "1"
+
+
+def parse(formula: str) -> ParsedFormula:
+    """Parse an lme4 formula string. Raises ``ValueError`` naming the malformed piece."""
+    if not isinstance(formula, str):
+        raise ValueError(f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}.")
+    sides = _top_level_split(formula, "~")
+    if len(sides) != 2 or not sides[0].strip():
+        raise ValueError(f"formula {formula!r} needs one '~' with the response on its left, as in 'y ~ x + (1 | g)'.")
+    response, rhs = sides[0].strip(), sides[1].strip()
+    if not rhs:
+        raise ValueError(f"formula {formula!r} has nothing right of '~'.")
+    rest, bars = _bar_groups(rhs)
+    terms: list[RandomTerm] = []
+    for inner, original in bars:
+        double = len(_top_level_split(inner, "||")) == 2
+        pieces = _top_level_split(inner, "||") if double else _top_level_split(inner, "|")
+        if len(pieces) != 2:
+            raise ValueError(
+                f"malformed random-effects term {original!r}: write (terms | group) or (terms || group) "
+                "with exactly one bar."
+            )
+        expr, group = pieces[0].strip(), pieces[1].strip()
+        if not expr:
+            raise ValueError(
+                f"malformed random-effects term {original!r}: nothing left of the bar; write (1 | group) "
+                "for a random intercept."
+            )
+        if not group:
+            raise ValueError(
+                f"malformed random-effects term {original!r}: no grouping factor right of the bar; write "
+                "(1 | group) with a column of the data."
+            )
+        for name in _expand_group(group, original):
+            terms.append(RandomTerm(expr, name, double))
+    return ParsedFormula(response, f"{response} ~ {_clean_fixed(rest)}", tuple(terms))

@@ -1,0 +1,133 @@
+"""Trust-region Newton with the exact Hessian and lower bounds, for small parameter vectors.
+
+Each iteration: variables at their bound whose gradient pushes outward are held (the active set); on the free
+ones the step minimizes the quadratic model ``g'd + d'Hd/2`` within ``|d| <= radius`` (Moré-Sorensen through the
+eigendecomposition of ``H``, so an indefinite Hessian is handled exactly), is projected onto the bounds, and is
+accepted when the actual decrease is a fair share of the predicted one; the radius grows and shrinks with that
+ratio. Converged when the largest projected gradient is below ``gtol`` or the predicted decrease of a full
+Newton step is below ``ftol * (1 + |f|)``. One compiled call per trial point returns value, gradient and Hessian,
+so an accepted step costs one call.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+__all__ = ["Solution", "minimize"]
+
+
+class Solution(NamedTuple):
+    """``x``: the minimizer; ``fun``; ``grad`` and ``hessian`` there; ``iterations``; ``grad_norm``: max |projected
+    gradient|; ``hessian_min_eig``: smallest eigenvalue of the Hessian on the free variables; ``status``:
+    ``"converged: ..."`` or the reason it stopped; ``at_bound``: which parameters sit on their bound."""
+
+    x: np.ndarray
+    fun: float
+    grad: np.ndarray
+    hessian: np.ndarray
+    iterations: int
+    evaluations: int
+    grad_norm: float
+    hessian_min_eig: float
+    status: str
+    at_bound: np.ndarray
+
+    @property
+    def converged(self) -> bool:
+        return self.status.startswith("converged")
+
+
+def _evaluate(vgh, x):
+    f, g, H = vgh(x)
+    return float(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float)
+
+
+def _tr_step(g: np.ndarray, H: np.ndarray, radius: float) -> np.ndarray:
+    """argmin g'd + d'Hd/2 subject to |d| <= radius (eigendecomposition; hard case included)."""
+    lam, Q = np.linalg.eigh(H)
+    gq = Q.T @ g
+    if lam[0] > 0:
+        d = -Q @ (gq / lam)
+        if np.linalg.norm(d) <= radius:
+            return d
+    lo = max(0.0, -lam[0]) + 1e-12 * max(1.0, abs(lam[-1]))
+    norm = lambda mu: np.linalg.norm(gq / (lam + mu))  # noqa: E731
+    if norm(lo) <= radius:  # hard case: move along the most negative curvature direction
+        d = -Q @ (gq / (lam + lo))
+        tau = np.sqrt(max(radius**2 - d @ d, 0.0))
+        return d + tau * Q[:, 0] * (-1.0 if Q[:, 0] @ g > 0 else 1.0)
+    hi = lo + np.linalg.norm(g) / radius + abs(lam[-1])
+    for _ in range(100):  # bisection on the secular equation |d(mu)| = radius
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if norm(mid) > radius else (lo, mid)
+        if hi - lo <= 1e-12 * hi:
+            break
+    return -Q @ (gq / (lam + hi))
+
+
+def minimize(
+    value_grad_hess: Callable,
+    x0,
+    lower,
+    *,
+    gtol: float = 1e-6,
+    ftol: float = 1e-13,
+    max_iter: int = 300,
+) -> Solution:
+    """Minimize ``f`` given ``value_grad_hess(x) -> (f, grad, hessian)`` subject to ``x >= lower``."""
+    lower = np.asarray(lower, dtype=float)
+    x = np.maximum(np.asarray(x0, dtype=float), lower)
+    f, g, H = _evaluate(value_grad_hess, x)
+    if not np.isfinite(f):
+        raise ValueError("the objective is not finite at the start values; give other start values (start=...).")
+    evaluations, radius, min_eig = 1, max(1.0, float(np.linalg.norm(x))), np.nan
+    status = f"stopped: {max_iter} iterations without convergence"
+    it = 0
+    for it in range(1, max_iter + 1):
+        active = (x <= lower) & (g > 0)
+        free = ~active
+        pg = np.where(active, 0.0, g)
+        Hf = H[np.ix_(free, free)]
+        min_eig = float(np.linalg.eigvalsh(Hf)[0]) if free.any() else np.inf
+        if np.max(np.abs(pg), initial=0.0) < gtol:
+            status = "converged: gradient below tolerance"
+            break
+        if min_eig > 0:
+            newton = np.linalg.solve(Hf, g[free])
+            if 0.5 * g[free] @ newton < ftol * (1.0 + abs(f)):
+                status = "converged: predicted decrease below tolerance"
+                break
+        d = np.zeros_like(x)
+        d[free] = _tr_step(g[free], Hf, radius)
+        x_new = np.maximum(x + d, lower)
+        step = x_new - x
+        predicted = -(g @ step + 0.5 * step @ H @ step)
+        f_new, g_new, H_new = _evaluate(value_grad_hess, x_new)
+        evaluations += 1
+        rho = (f - f_new) / predicted if predicted > 0 and np.isfinite(f_new) else -1.0
+        size = float(np.linalg.norm(step))
+        if rho < 0.25:
+            radius = 0.25 * size
+        elif rho > 0.75 and size >= 0.99 * radius:
+            radius *= 2.0
+        if rho > 1e-4:
+            x, f, g, H = x_new, f_new, g_new, H_new
+        elif radius < 1e-12 * max(1.0, float(np.linalg.norm(x))):
+            status = "converged: no further decrease possible" if predicted < 1e-8 * (1 + abs(f)) else (
+                "stopped: the trust region collapsed without a decrease"
+            )
+            break
+    active = (x <= lower) & (g > 0)
+    return Solution(
+        x=x,
+        fun=f,
+        grad=g,
+        hessian=H,
+        iterations=it,
+        evaluations=evaluations,
+        grad_norm=float(np.max(np.abs(np.where(active, 0.0, g)), initial=0.0)),
+        hessian_min_eig=min_eig,
+        status=status,
+        at_bound=x <= lower,
+    )
