@@ -1,0 +1,54 @@
+"""The public entry points: short compositions of parse -> design -> objective -> optimize -> result."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .design import Design, MixjaxWarning, build
+from .objectives.lmm import make_lmm
+from .optim import minimize
+from .results import LmmFit
+
+__all__ = ["lmm"]
+
+
+def _start(design: Design, start) -> np.ndarray:
+    if start is None:
+        return design.theta_start
+    if isinstance(start, dict):
+        unknown = set(start) - set(design.theta_names)
+        if unknown:
+            raise ValueError(
+                f"start has unknown theta name(s) {', '.join(sorted(unknown))}; the names are "
+                f"{', '.join(design.theta_names)}."
+            )
+        return np.array([start.get(n, s) for n, s in zip(design.theta_names, design.theta_start)], dtype=float)
+    theta = np.asarray(start, dtype=float).ravel()
+    if theta.shape != (design.n_theta,):
+        raise ValueError(
+            f"start must have {design.n_theta} theta values ({', '.join(design.theta_names)}), got {theta.size}."
+        )
+    if np.any(theta < design.theta_lower) or not np.all(np.isfinite(theta)):
+        raise ValueError("start must be finite with non-negative diagonal (standard deviation) entries.")
+    return theta
+
+
+def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> LmmFit:
+    """Fit a linear mixed model with lme4's formula syntax.
+
+    ``formula``: e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``data``: a pandas DataFrame (never modified);
+    ``reml``: REML (default) or maximum likelihood; ``weights``: prior weights (array or column name), the
+    residual variance of row i being ``sigma^2 / w_i``; ``start``: theta start values (array or dict by name).
+    The profiled deviance is minimized by trust-region Newton with its exact gradient and Hessian.
+    """
+    design = build(formula, data, weights=weights)
+    theta0 = _start(design, start)
+    objective = make_lmm(design, reml=reml)
+    solution = minimize(objective.value_grad_hess, theta0, objective.lower)
+    fit = LmmFit(design, objective, solution)
+    if not solution.converged:
+        warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)
+    if fit.singular:
+        warnings.warn("boundary (singular) fit: see fit.theta and fit.varcorr", MixjaxWarning, stacklevel=2)
+    return fit

@@ -1,0 +1,194 @@
+"""LmmFit: the result of a linear mixed model fit, with lme4's accessors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..design import Design
+from ..objectives.lmm import LmmObjective
+from ..optim import Solution
+from .estimates import Estimates, conditional_variances, estimates
+from .summary import Summary, summarize
+
+__all__ = ["LmmFit", "OptimizerInfo", "SINGULAR_TOL"]
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of theta
+
+
+class OptimizerInfo(NamedTuple):
+    """How the optimizer ended: ``status`` in words, ``iterations``, ``evaluations`` (value, gradient and Hessian
+    together), ``max_grad`` (largest projected gradient of the deviance), ``hessian_min_eig`` (smallest
+    eigenvalue of the deviance's Hessian on the free parameters; positive at a strict minimum)."""
+
+    status: str
+    iterations: int
+    evaluations: int
+    max_grad: float
+    hessian_min_eig: float
+
+
+@dataclass(frozen=True, eq=False)
+class LmmFit:
+    """A fitted linear mixed model. Built by ``mixjax.lmm``; every attribute is computed from the optimum."""
+
+    design: Design
+    objective: LmmObjective
+    solution: Solution
+
+    # ---------------------------------------------------------------------------------------- parameters
+    @cached_property
+    def _est(self) -> Estimates:
+        return estimates(self.objective, self.design, self.solution.x)
+
+    @property
+    def reml(self) -> bool:
+        return self.objective.reml
+
+    @property
+    def theta(self) -> pd.Series:
+        return pd.Series(self.solution.x, index=self.objective.names, name="theta")
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._est.beta, index=list(self.design.xnames), name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        names = list(self.design.xnames)
+        return pd.DataFrame(self._est.vcov, index=names, columns=names)
+
+    @property
+    def fixef_se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self._est.vcov)), index=list(self.design.xnames), name="fixef_se")
+
+    @property
+    def sigma(self) -> float:
+        return self._est.sigma
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """One row per variance and per correlation, then ``Residual``: R's ``as.data.frame(VarCorr(m))``."""
+        rows = []
+        for term, T in zip(self.design.terms, self._est.T):
+            cov = self.sigma**2 * T @ T.T
+            sd = np.sqrt(np.diag(cov))
+            rows += [(term.group, c, None, cov[i, i], sd[i]) for i, c in enumerate(term.cnames)]
+            for j in range(term.k):
+                for i in range(j + 1, term.k):
+                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+                    rows.append((term.group, term.cnames[j], term.cnames[i], cov[i, j], corr))
+        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
+        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    # ---------------------------------------------------------------------------------------- criteria
+    @property
+    def deviance(self) -> float:
+        """ML deviance, or the REML criterion for REML fits (lme4's 'REML criterion at convergence')."""
+        return self.solution.fun
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.solution.fun
+
+    @property
+    def df(self) -> int:
+        return self.design.p + self.design.n_theta + 1
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.df
+
+    @property
+    def nobs(self) -> int:
+        return self.design.n_obs
+
+    @property
+    def ngroups(self) -> dict:
+        return {t.factor: t.n_levels for t in self.design.terms}
+
+    # ---------------------------------------------------------------------------------------- convergence
+    @property
+    def optimizer(self) -> OptimizerInfo:
+        s = self.solution
+        return OptimizerInfo(s.status, s.iterations, s.evaluations, s.grad_norm, s.hessian_min_eig)
+
+    @property
+    def converged(self) -> bool:
+        return self.solution.converged
+
+    @property
+    def singular(self) -> bool:
+        """lme4's ``isSingular``: some diagonal element of theta below 1e-4 (a variance at or near 0)."""
+        diag = np.concatenate([np.diag(T) for T in self._est.T])
+        return bool(np.any(diag < SINGULAR_TOL))
+
+    # ---------------------------------------------------------------------------------------- random effects
+    @cached_property
+    def ranef(self) -> dict:
+        """Conditional modes: group -> DataFrame (levels x term columns)."""
+        return {
+            t.group: pd.DataFrame(b, index=pd.Index(t.levels, name=t.factor), columns=list(t.cnames))
+            for t, b in zip(self.design.terms, self._est.b)
+        }
+
+    @cached_property
+    def condvar(self) -> dict:
+        """Conditional covariance of the random effects given the data and the estimates (lme4's ``condVar``):
+        group -> array (n_levels, k, k)."""
+        return {t.group: v for t, v in zip(self.design.terms, conditional_variances(self.design, self._est))}
+
+    @property
+    def ranef_se(self) -> dict:
+        """Conditional standard deviations of the random effects: group -> DataFrame like ``ranef``."""
+        return {
+            g: pd.DataFrame(np.sqrt(np.diagonal(v, axis1=1, axis2=2)), index=self.ranef[g].index,
+                            columns=self.ranef[g].columns)
+            for g, v in self.condvar.items()
+        }
+
+    # ---------------------------------------------------------------------------------------- predictions
+    def _random_part(self, codes_and_Z) -> np.ndarray:
+        out = 0.0
+        for (codes, Z), b in zip(codes_and_Z, self._est.b):
+            known = codes >= 0
+            out = out + np.where(known, np.einsum("nk,nk->n", Z, b[np.where(known, codes, 0)]), 0.0)
+        return out
+
+    def fitted(self) -> np.ndarray:
+        """Conditional fitted values ``X beta + Z b`` for the rows used in the fit."""
+        d = self.design
+        return d.X @ self._est.beta + self._random_part([(t.codes, t.Z) for t in d.terms])
+
+    def residuals(self) -> np.ndarray:
+        """Response residuals ``y - fitted()``."""
+        return self.design.y - self.fitted()
+
+    def predict(self, newdata: pd.DataFrame | None = None, *, include_re: bool = True,
+                allow_new_levels: bool = False) -> np.ndarray:
+        """Predictions for ``newdata`` (default: the fitted data). ``include_re=False`` gives the population
+        level ``X beta``; levels not seen in the fit raise unless ``allow_new_levels`` (then their random
+        effects are 0, as lme4's ``allow.new.levels``)."""
+        from .predict import new_design_parts  # local: keeps the import graph simple
+
+        if newdata is None:
+            return self.fitted() if include_re else self.design.X @ self._est.beta
+        X, parts = new_design_parts(self.design, newdata, include_re, allow_new_levels)
+        return X @ self._est.beta + (self._random_part(parts) if include_re else 0.0)
+
+    # ---------------------------------------------------------------------------------------- display
+    def summary(self) -> Summary:
+        return summarize(self)
+
+    def __repr__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()

@@ -1,0 +1,118 @@
+"""lme4-style summary of a fit, as text and as HTML."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Summary", "summarize"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The text lme4's ``summary()`` prints, plus its tables as DataFrames (``random``, ``fixed``,
+    ``correlation``)."""
+
+    header: str
+    random: pd.DataFrame
+    fixed: pd.DataFrame
+    correlation: pd.DataFrame
+    footer: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        head = "<br>".join(self.header.splitlines())
+        return (
+            f"<div><pre>{head}</pre><b>Random effects</b>{self.random.to_html(index=False, na_rep='')}"
+            f"<b>Fixed effects</b>{self.fixed.to_html(float_format=lambda v: f'{v:.4g}')}"
+            f"<pre>{self.footer}</pre></div>"
+        )
+
+
+def _random_table(fit) -> pd.DataFrame:
+    rows = []
+    for term, T in zip(fit.design.terms, fit._est.T):
+        cov = fit.sigma**2 * T @ T.T
+        sd = np.sqrt(np.diag(cov))
+        for i, name in enumerate(term.cnames):
+            corr = [cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan for j in range(i)]
+            rows.append((term.group if i == 0 else "", name, cov[i, i], sd[i], corr))
+    rows.append(("Residual", "", fit.sigma**2, fit.sigma, []))
+    width = max((len(r[4]) for r in rows), default=0)
+    table = pd.DataFrame(
+        [(g, n, v, s, *[f"{c:.2f}" for c in corr], *[""] * (width - len(corr))) for g, n, v, s, corr in rows],
+        columns=["Groups", "Name", "Variance", "Std.Dev.", *(["Corr"] + [""] * (width - 1) if width else [])],
+    )
+    return table
+
+
+def _fixed_table(fit) -> pd.DataFrame:
+    est, se = fit.fixef, fit.fixef_se
+    return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": est / se})
+
+
+def _residual_quantiles(fit) -> str:
+    scaled = fit.residuals() * np.sqrt(fit.design.weights) / fit.sigma
+    q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1.0])
+    return pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"]).to_string(
+        index=False, float_format=lambda v: f"{v:.4f}"
+    )
+
+
+def summarize(fit) -> Summary:
+    d = fit.design
+    method = "REML" if fit.reml else "maximum likelihood"
+    lines = [f"Linear mixed model fit by {method} (mixjax)", f"Formula: {d.formula}", ""]
+    if fit.reml:
+        lines.append(f"REML criterion at convergence: {fit.deviance:.4f}")
+    else:
+        crit = pd.DataFrame(
+            [[fit.aic, fit.bic, fit.loglik, fit.deviance, fit.nobs - fit.df]],
+            columns=["AIC", "BIC", "logLik", "deviance", "df.resid"],
+        )
+        lines.append(crit.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    lines += ["", "Scaled residuals:", _residual_quantiles(fit), ""]
+    header = "\n".join(lines)
+    random = _random_table(fit)
+    fixed = _fixed_table(fit)
+    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+    body = [
+        "Random effects:",
+        random.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"),
+        f"Number of obs: {fit.nobs}, groups:  {groups}",
+        "",
+        "Fixed effects:",
+        fixed.to_string(float_format=lambda v: f"{v:.4f}"),
+    ]
+    corr = fit.vcov / np.outer(fit.fixef_se, fit.fixef_se)
+    if len(fit.fixef) > 1:
+        body += ["", "Correlation of Fixed Effects:", _lower_triangle(corr)]
+    opt = fit.optimizer
+    notes = [
+        f"optimizer: {opt.status}; {opt.iterations} Newton iterations, max |gradient| {opt.max_grad:.2e}, "
+        f"min Hessian eigenvalue {opt.hessian_min_eig:.3g}"
+    ]
+    if fit.singular:
+        notes.append("boundary (singular) fit: some variance or correlation parameter is at its bound (see theta).")
+    if d.aliased:
+        notes.append(f"fixed-effect columns dropped as aliased: {', '.join(d.aliased)}")
+    footer = "\n".join(notes)
+    text = header + "\n" + "\n".join(body) + "\n\n" + footer
+    return Summary(header, random, fixed, corr, footer, text)
+
+
+def _lower_triangle(corr: pd.DataFrame) -> str:
+    names = list(corr.index)
+    short = [n[:6] for n in names]
+    width = max(len(n) for n in names)
+    out = [" " * width + " " + " ".join(f"{s:>6}" for s in short[:-1])]
+    for i in range(1, len(names)):
+        cells = " ".join(f"{corr.iloc[i, j]:6.3f}" for j in range(i))
+        out.append(f"{names[i]:<{width}} {cells}")
+    return "\n".join(out)
