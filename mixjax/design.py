@@ -8,6 +8,7 @@ modified.
 """
 from __future__ import annotations
 
+import builtins
 import difflib
 import warnings
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
+from formulaic.formula import SimpleFormula
+from formulaic.parser.types import Factor
+from formulaic.transforms import TRANSFORMS
+from formulaic.utils.variables import get_required_variables
 
 from .covariance import Unstructured
 from .formula import ParsedFormula, parse
@@ -107,14 +112,36 @@ def _check_columns(names: set[str], data: pd.DataFrame, formula: str) -> None:
             )
 
 
+def _formula_variables(text: str) -> set[str]:
+    """Data columns a formulaic formula reads. Python factors are read here rather than by formulaic's
+    ``required_variables``, which misses the arguments of its stateful transforms (``center(x)``, ``poly(x, 2)``).
+    Python builtins (``abs``, ``float``) are included; ``build`` keeps them only where the data has such a column."""
+    formula = Formula(text)
+    variables: set[str] = set()
+    for part in (formula.lhs, formula.rhs) if hasattr(formula, "lhs") else (formula,):
+        for factor in (f for term in part for f in term.factors):
+            if factor.eval_method == Factor.EvalMethod.LOOKUP:
+                variables.add(str(factor.expr))
+            elif factor.eval_method == Factor.EvalMethod.PYTHON:
+                try:
+                    found = get_required_variables(factor.expr, {})
+                except Exception:  # malformed Python: formulaic reports it when the matrix is built
+                    continue
+                variables |= {str(var.root) for var in found if var.root not in TRANSFORMS}
+    return variables
+
+
 def _required(parsed: ParsedFormula) -> tuple[set[str], set[str]]:
     """(numeric-or-factor variables of the model, grouping factors)."""
-    try:
-        variables = set(map(str, Formula(parsed.fixed).required_variables))
-        for term in parsed.random:
-            variables |= set(map(str, Formula(term.expr).required_variables))
-    except Exception as err:  # formulaic's own parse error, re-raised with the formula named
-        raise ValueError(f"cannot parse formula {parsed.fixed!r}: {err}") from err
+    pieces = [(f"fixed-effects formula {parsed.fixed!r}", parsed.fixed)]
+    pieces += [(f"random-effects term ({t.expr} {'||' if t.split else '|'} {t.group})", t.expr) for t in parsed.random]
+    variables: set[str] = set()
+    for what, text in pieces:
+        try:
+            variables |= _formula_variables(text)
+        except Exception as err:  # formulaic's own parse error, re-raised with the piece named
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"cannot parse the {what}: {first_line}") from err
     groups = {f for term in parsed.random for f in term.factors}
     return variables, groups
 
@@ -139,15 +166,16 @@ def _drop_missing(data: pd.DataFrame, columns: list[str], weights) -> tuple[pd.D
     return frame, (None if weights is None else weights[keep]), n_missing
 
 
-def _check_finite(frame: pd.DataFrame, columns: list[str]) -> None:
+def _check_finite(data: pd.DataFrame, columns: list[str]) -> None:
+    """inf / -inf in a numeric column of the model (checked on the caller's rows, so the index label is theirs)."""
     for col in columns:
-        series = frame[col]
+        series = data[col]
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            bad = ~np.isfinite(series.to_numpy(dtype=float))
+            bad = np.isinf(series.to_numpy(dtype=float, na_value=np.nan))
             if bad.any():
                 raise ValueError(
-                    f"column {col!r} has {int(bad.sum())} non-finite value(s) (inf or -inf), first at row "
-                    f"{int(np.flatnonzero(bad)[0])}; remove or recode them (missing values may be NaN, "
+                    f"column {col!r} has {int(bad.sum())} non-finite value(s) (inf or -inf), first at index "
+                    f"{data.index[np.flatnonzero(bad)[0]]!r}; remove or recode them (missing values may be NaN, "
                     "which are dropped)."
                 )
 
@@ -158,12 +186,19 @@ def _resolve_weights(weights, data: pd.DataFrame) -> np.ndarray | None:
     if isinstance(weights, str):
         _check_columns({weights}, data, f"weights={weights!r}")
         weights = data[weights]
-    w = np.asarray(weights, dtype=float).copy()
+    try:
+        w = np.array(weights, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"weights must be numbers (one positive value per row of the data): {err}") from err
     if w.shape != (len(data),):
         raise ValueError(f"weights must have one value per row of the data ({len(data)}), got shape {w.shape}.")
-    finite = w[~np.isnan(w)]
-    if np.any(~np.isfinite(finite)) or np.any(finite <= 0):
-        raise ValueError("weights must be positive and finite; found zero, negative or infinite values.")
+    bad = ~np.isnan(w) & ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"weights must be positive and finite; {int(bad.sum())} of them are zero, negative or infinite "
+            f"(first at position {first}: {w[first]!r}). Drop those rows or fix the weights."
+        )
     return w
 
 
@@ -174,15 +209,37 @@ def _dense(matrix) -> np.ndarray:
     return np.asarray(matrix, dtype=float)
 
 
+def _check_matrix_finite(values: np.ndarray, names: tuple[str, ...], what: str) -> None:
+    """inf / NaN made by the formula's own transformations (``log(0)``), which the data checks cannot see."""
+    bad = ~np.isfinite(values.reshape(len(values), -1))
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise ValueError(
+            f"{what} column {names[j]!r} has {int(bad[:, j].sum())} non-finite value(s) (inf, -inf or NaN) after "
+            "evaluating the formula (e.g. log of 0); change the transformation or drop those rows first."
+        )
+
+
 def _fixed(parsed: ParsedFormula, frame: pd.DataFrame):
-    mm = model_matrix(parsed.fixed, frame, na_action="raise")
+    try:
+        mm = model_matrix(parsed.fixed, frame, na_action="raise")
+    except Exception as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        hint = " (e.g. log of a negative number): fix the transformation or the data first"
+        hint = hint if "null" in first_line else ""
+        raise ValueError(
+            f"cannot build the fixed effects of {parsed.fixed!r}: {first_line.rstrip('.')}{hint}."
+        ) from err
     lhs = _dense(mm.lhs)
     if lhs.ndim != 2 or lhs.shape[1] != 1:
         raise ValueError(
             f"response {parsed.response!r} must be one numeric column; it expands to {lhs.shape[1]} columns "
             "(is it a factor or text?). Convert it to numbers first."
         )
-    return lhs[:, 0], mm.rhs, tuple(map(str, mm.rhs.columns))
+    xnames = tuple(map(str, mm.rhs.columns))
+    _check_matrix_finite(lhs, (parsed.response,), "response")
+    _check_matrix_finite(_dense(mm.rhs), xnames, "fixed-effects")
+    return lhs[:, 0], mm.rhs, xnames
 
 
 def _check_response(parsed: ParsedFormula, data: pd.DataFrame) -> None:
@@ -238,19 +295,25 @@ def _grouping(frame: pd.DataFrame, term_factors: tuple[str, ...], group: str) ->
 
 
 def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame) -> list[ReTerm]:
+    """One ReTerm per bar; ``(x || g)`` gives one per formula term of ``x``, as lme4's expandDoubleVerts:
+    ``(1 | g) + (0 + x | g)`` (so a factor keeps all its levels, correlated, in one block)."""
     terms = []
     for term in parsed.random:
+        label = f"({term.expr} {'||' if term.split else '|'} {term.group})"
         try:
-            mm = model_matrix(term.expr, frame, na_action="raise")
+            pieces = [SimpleFormula([t]) for t in Formula(term.expr)] if term.split else [term.expr]
+            matrices = [model_matrix(piece, frame, na_action="raise") for piece in pieces]
         except Exception as err:
-            raise ValueError(f"cannot build random-effects term ({term.expr} | {term.group}): {err}") from err
-        Z, cnames = _dense(mm), tuple(map(str, mm.columns))
-        if Z.shape[1] == 0:
-            raise ValueError(f"random-effects term ({term.expr} | {term.group}) has no columns.")
+            raise ValueError(f"cannot build random-effects term {label}: {err}") from err
+        if not matrices or any(mm.shape[1] == 0 for mm in matrices):
+            raise ValueError(
+                f"random-effects term {label} has no columns; write (1 | {term.group}) for a random intercept."
+            )
         codes, levels = _grouping(frame, term.factors, term.group)
-        columns = [(Z[:, [j]], (c,)) for j, c in enumerate(cnames)] if term.split else [(Z, cnames)]
-        for z, names in columns:
-            terms.append(ReTerm(term.group, term.group, codes, levels, z, names, mm.model_spec))
+        for mm in matrices:
+            cnames = tuple(map(str, mm.columns))
+            _check_matrix_finite(_dense(mm), cnames, f"random-effects term {label}")
+            terms.append(ReTerm(term.group, term.group, codes, levels, _dense(mm), cnames, mm.model_spec))
     return terms
 
 
@@ -258,8 +321,9 @@ def _check_levels(terms: list[ReTerm], n_obs: int) -> None:
     for term in terms:
         if term.n_levels < 2:
             raise ValueError(
-                f"grouping factor {term.factor!r} has only {term.n_levels} level in the data used; a random "
-                "effect needs at least 2 levels. Remove the term or fit a fixed effect instead."
+                f"grouping factor {term.factor!r} has only {term.n_levels} level ({', '.join(map(repr, term.levels))}) "
+                "in the data used; a random effect needs at least 2 levels. Remove the term or fit a fixed effect "
+                "instead."
             )
         if term.n_levels >= n_obs:
             raise ValueError(
@@ -267,6 +331,23 @@ def _check_levels(terms: list[ReTerm], n_obs: int) -> None:
                 "random effect cannot be told apart from the residual (lme4: 'number of levels of each grouping "
                 "factor must be < number of observations'). Remove the term or use a coarser grouping."
             )
+        if term.n_levels * term.k >= n_obs:
+            raise ValueError(
+                f"random-effects term for {term.factor!r} with columns {', '.join(term.cnames)} has "
+                f"{term.n_levels} x {term.k} = {term.n_levels * term.k} random effects for {n_obs} observations: "
+                "they cannot be told apart from the residual (lme4: 'number of observations <= number of random "
+                "effects'). Use fewer columns in the term, e.g. (1 | "
+                f"{term.factor}), or a coarser grouping."
+            )
+
+
+def _lme4_order(terms: list[ReTerm]) -> list[ReTerm]:
+    """lme4's mkReTrms: if the numbers of levels ever increase, order by levels, largest first, as
+    ``rev(order(nl))`` (so tied terms end up in reverse written order); otherwise keep the written order."""
+    nl = [t.n_levels for t in terms]
+    if any(b > a for a, b in zip(nl, nl[1:])):
+        return [terms[i] for i in sorted(range(len(terms)), key=lambda i: nl[i])[::-1]]
+    return list(terms)
 
 
 def _unique_group_names(terms: list[ReTerm]) -> list[ReTerm]:
@@ -292,22 +373,26 @@ def build(formula: str, data: pd.DataFrame, weights=None) -> Design:
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     if len(data) == 0:
-        raise ValueError("data has no rows.")
+        raise ValueError("data has no rows (0 observations); pass a DataFrame with the observations to fit.")
     variables, groups = _required(parsed)
+    variables = {v for v in variables if v in data.columns or not hasattr(builtins, v)}  # abs(x), x.astype(float)
     _check_columns(variables | groups, data, formula)
     _check_response(parsed, data)
     w = _resolve_weights(weights, data)
     columns = sorted(variables | groups)
+    _check_finite(data, sorted(variables))
     frame, w, n_missing = _drop_missing(data, columns, w)
     if len(frame) == 0:
-        raise ValueError(f"no rows left after dropping missing values in {', '.join(columns)}.")
-    _check_finite(frame, sorted(variables))
+        raise ValueError(
+            f"no rows left after dropping missing values: every one of the {len(data)} rows has a missing value in "
+            f"at least one of {', '.join(columns)}{' or the weights' if w is not None else ''}. Fill in or remove "
+            "the mostly missing column(s)."
+        )
     y, fixed_mm, xnames = _fixed(parsed, frame)
     X, xnames, aliased = _drop_aliased(_dense(fixed_mm), xnames)
     terms = _random_terms(parsed, frame)
     _check_levels(terms, len(frame))
-    order = sorted(range(len(terms)), key=lambda i: -terms[i].n_levels)
-    terms = _unique_group_names([terms[i] for i in order])
+    terms = _unique_group_names(_lme4_order(terms))
     return Design(
         formula=formula,
         parsed=parsed,

@@ -4,9 +4,13 @@
 The rules are lme4's ``findbars`` / ``expandSlash`` / ``expandDoubleVerts``:
 
 * ``(x | g)``: correlated intercept and slope for each level of ``g`` (``0 + x`` or ``- 1`` drops the intercept);
-* ``(x || g)``: one uncorrelated term per column of the term's design (``(1 | g) + (0 + x | g)``);
-* ``(x | a/b)``: nesting, ``(x | a) + (x | b:a)``; ``a/b/c`` adds ``c:b:a``;
+* ``(x || g)``: one uncorrelated term per term of ``x`` (``(1 | g) + (0 + x | g)``; a factor keeps all its levels
+  in one correlated block, as lme4's ``expandDoubleVerts`` does);
+* ``(x | a/b)``: nesting, ``(x | a) + (x | b:a)``; ``a/b/c`` adds ``c:b:a`` (listed innermost first,
+  ``c:b:a, b:a, a``, as lme4's ``findbars`` lists them: the order decides ties when terms are sorted by levels);
 * ``(x | a:b)``: one level per observed combination of ``a`` and ``b``.
+
+Group names are normalized (``a : b`` -> ``a:b``; backticks dropped: ``(1 | `my group`)`` -> ``my group``).
 """
 from __future__ import annotations
 
@@ -61,6 +65,21 @@ def _top_level_split(text: str, sep: str) -> list[str]:
     return parts
 
 
+def _strip_parens(text: str) -> str:
+    """``((1 | g))`` -> ``1 | g``: drop parentheses that enclose the whole text (lme4 ignores them too)."""
+    text = text.strip()
+    while text.startswith("("):
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0:
+                break
+        if i != len(text) - 1:
+            break
+        text = text[1:-1].strip()
+    return text
+
+
 def _bar_groups(rhs: str) -> tuple[str, list[tuple[str, str]]]:
     """Remove top-level ``( ... | ... )`` groups from ``rhs``; return the rest and the removed contents."""
     kept, bars, depth, i, start = [], [], 0, 0, None
@@ -75,7 +94,7 @@ def _bar_groups(rhs: str) -> tuple[str, list[tuple[str, str]]]:
             if depth < 0:
                 raise ValueError(f"unbalanced parentheses in formula right-hand side {rhs!r}: an extra ')'.")
             if depth == 0:
-                inner = rhs[start + 1 : i]
+                inner = _strip_parens(rhs[start + 1 : i])
                 if len(_top_level_split(inner, "|")) > 1:
                     bars.append((inner, rhs[start : i + 1]))
                     kept.append("\0")
@@ -91,20 +110,22 @@ def _bar_groups(rhs: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def _expand_group(group: str, original: str) -> list[str]:
-    """``a/b/c`` -> ``[a, b:a, c:b:a]`` (lme4's naming); ``a:b`` stays as it is."""
-    parts = [p.strip() for p in _top_level_split(group, "/")]
-    for part in parts:
-        for factor in part.split(":"):
-            if not _NAME.match(factor.strip()):
+    """``a/b/c`` -> ``[c:b:a, b:a, a]`` (lme4's naming and order); ``a:b`` stays as it is."""
+    parts = []
+    for part in _top_level_split(group, "/"):
+        factors = [factor.strip() for factor in part.split(":")]
+        for factor in factors:
+            if not _NAME.match(factor):
                 raise ValueError(
-                    f"malformed random-effects term {original!r}: the grouping factor {factor.strip()!r} must be "
+                    f"malformed random-effects term {original!r}: the grouping factor {factor!r} must be "
                     "a column name (or names joined by ':' or '/'), as in (1 | Subject) or (1 | school/class)."
                 )
+        parts.append(":".join(f[1:-1] if f.startswith("`") else f for f in factors))
     out, prefix = [], []
     for part in parts:
         prefix = [part] + prefix
-        out.append(":".join(prefix) if len(prefix) > 1 else part)
-    return out
+        out.append(":".join(prefix))
+    return out[::-1]
 
 
 def _clean_fixed(rest: str) -> str:
@@ -130,6 +151,11 @@ def parse(formula: str) -> ParsedFormula:
     if not rhs:
         raise ValueError(f"formula {formula!r} has nothing right of '~'.")
     rest, bars = _bar_groups(rhs)
+    if len(_top_level_split(rest, "|")) > 1:
+        raise ValueError(
+            f"formula {formula!r} has a '|' outside parentheses; write each random-effects term in its own "
+            "parentheses, as in y ~ x + (1 | g)."
+        )
     terms: list[RandomTerm] = []
     for inner, original in bars:
         double = len(_top_level_split(inner, "||")) == 2
@@ -140,6 +166,11 @@ def parse(formula: str) -> ParsedFormula:
                 "with exactly one bar."
             )
         expr, group = pieces[0].strip(), pieces[1].strip()
+        if expr.endswith("|") or group.startswith("|"):
+            raise ValueError(
+                f"malformed random-effects term {original!r}: write (terms | group) or (terms || group) "
+                "with exactly one bar."
+            )
         if not expr:
             raise ValueError(
                 f"malformed random-effects term {original!r}: nothing left of the bar; write (1 | group) "
