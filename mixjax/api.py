@@ -8,9 +8,12 @@ import numpy as np
 from .design import Design, MixjaxWarning, build
 from .objectives.lmm import make_lmm
 from .optim import minimize
+from .optim.lbfgs import minimize_lbfgs
 from .results import LmmFit
 
 __all__ = ["lmm"]
+
+DENSE_NEWTON_MAX = 64  # largest dense Schur block (rest columns) for which the exact autodiff Hessian is cheap
 
 
 def _start(design: Design, start) -> np.ndarray:
@@ -40,12 +43,17 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     ``formula``: e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``data``: a pandas DataFrame (never modified);
     ``reml``: REML (default) or maximum likelihood; ``weights``: prior weights (array or column name), the
     residual variance of row i being ``sigma^2 / w_i``; ``start``: theta start values (array or dict by name).
-    The profiled deviance is minimized by trust-region Newton with its exact gradient and Hessian.
+    The profiled deviance is minimized by trust-region Newton with its exact gradient and Hessian, or, where the
+    dense part of the factorization is large (crossed factors with many levels), by L-BFGS-B on the exact
+    gradient followed by Newton steps on a Hessian from differences of the exact gradient.
     """
     design = build(formula, data, weights=weights)
     theta0 = _start(design, start)
     objective = make_lmm(design, reml=reml)
-    solution = minimize(objective.value_grad_hess, theta0, objective.lower)
+    if objective.spec.nr <= DENSE_NEWTON_MAX:
+        solution = minimize(objective.value_grad_hess, theta0, objective.lower)
+    else:  # crossed / nested with a large dense block: quasi-Newton on the exact gradient, Newton polish
+        solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower)
     fit = LmmFit(design, objective, solution)
     if not solution.converged:
         warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)

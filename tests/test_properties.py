@@ -128,3 +128,27 @@ def test_singular_fit_is_reported():
         fit = mixjax.lmm("y ~ 1 + (1 | g)", frame)
     assert fit.singular and fit.converged
     assert fit.theta.iloc[0] < 1e-6
+
+
+@pytest.mark.parametrize("name,formula", FORMULAS + [("Machines", "score ~ Machine + (Machine | Worker)")])
+@pytest.mark.parametrize("reml", [True, False])
+def test_fast_gradient_equals_autodiff_gradient(name, formula, reml):
+    """value_grad uses a hand-written reverse rule (and LAPACK on the CPU); it must equal plain autodiff."""
+    design, obj = objective(name, formula, reml)
+    theta = obj.start * 0.7 + 0.05 * (obj.lower == -np.inf)
+    f, g = obj.value_grad(theta)
+    f2, g2, _ = obj.value_grad_hess(theta)
+    assert float(f) == pytest.approx(float(f2), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(g2), rtol=1e-8, atol=1e-9)
+
+
+def test_quasi_newton_path_agrees_with_newton():
+    from mixjax.optim.lbfgs import minimize_lbfgs
+
+    design, obj = objective("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)")
+    newton = mixjax.minimize(obj.value_grad_hess, obj.start, obj.lower)
+    quasi = minimize_lbfgs(obj.value_grad, obj.start, obj.lower)
+    assert quasi.converged and newton.converged
+    assert quasi.fun == pytest.approx(newton.fun, abs=1e-8)
+    np.testing.assert_allclose(quasi.x, newton.x, rtol=1e-5)
+    assert quasi.hessian_min_eig == pytest.approx(newton.hessian_min_eig, rel=1e-3)

@@ -1,6 +1,6 @@
 """Log-determinants and residual of the rest's Schur complement, with a cheap exact reverse-mode rule.
 
-For symmetric positive definite ``S`` (``nr x nr``) partitioned as ``(z, x, y)`` with ``qr``, ``p`` and 1 rows,
+``S`` enters through its lower triangle only (the upper one is ignored). For symmetric positive definite ``S`` (``nr x nr``) partitioned as ``(z, x, y)`` with ``qr``, ``p`` and 1 rows,
 ``S = L L'``, the profiled deviance needs ``logdet S_zz = 2 sum log diag(L)[:qr]``, ``logdet S_aa - logdet S_zz``
 (``a = (z, x)``, REML's ``log|L_X|^2``) and ``r^2 = L[-1, -1]^2``. Their derivatives are
 
@@ -16,16 +16,26 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 
-__all__ = ["schur_logdet"]
+from .lapack import cholesky, inverse_from_cholesky
+
+__all__ = ["schur_logdet", "schur_terms"]
 
 
-def _forward(S, qr, p):
-    L = jnp.linalg.cholesky(S)
+def _symmetric_cholesky(S):
+    return jnp.linalg.cholesky(jnp.tril(S) + jnp.tril(S, -1).T)
+
+
+def _forward(S, qr, p, chol=_symmetric_cholesky):
+    L = chol(S)
     d = jnp.diagonal(L)
     out = (2.0 * jnp.sum(jnp.log(d[:qr])), 2.0 * jnp.sum(jnp.log(d[qr : qr + p])), d[-1] ** 2)
     return out, L
+
+
+def schur_terms(S, qr: int, p: int):
+    """The same values as ``schur_logdet``, differentiated by JAX through the Cholesky factorization."""
+    return _forward(S, qr, p)[0]
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(1, 2))
@@ -35,23 +45,21 @@ def schur_logdet(S, qr: int, p: int):
 
 
 def _fwd(S, qr, p):
-    return _forward(S, qr, p)
+    return _forward(S, qr, p, chol=cholesky)
 
 
 def _bwd(qr, p, L, cot):
     c_zz, c_xx, c_r2 = cot
     na = L.shape[0] - 1
-    L_aa = L[:na, :na]
-    Linv = solve_triangular(L_aa, jnp.eye(na, dtype=L.dtype), lower=True)
-    P = Linv.T @ Linv  # S_aa^{-1}
+    P = inverse_from_cholesky(L[:na, :na])  # S_aa^{-1}
     P_zx, P_xx = P[:qr, qr:], P[qr:, qr:]
     Pzz = P[:qr, :qr] - P_zx @ jnp.linalg.solve(P_xx, P_zx.T) if p else P
-    z = Linv.T @ L[-1, :na]  # S_aa^{-1} s_ay
+    z = P @ (L[:na, :na] @ L[-1, :na])  # S_aa^{-1} s_ay
     w = jnp.concatenate([-z, jnp.ones(1, dtype=L.dtype)])
     bar = c_r2 * jnp.outer(w, w)
     bar = bar.at[:na, :na].add(c_xx * P)
     bar = bar.at[:qr, :qr].add((c_zz - c_xx) * Pzz)
-    return (bar,)
+    return (jnp.tril(2.0 * bar) - jnp.diag(jnp.diagonal(bar)),)  # S enters through its lower triangle
 
 
 schur_logdet.defvjp(_fwd, _bwd)

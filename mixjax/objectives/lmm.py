@@ -10,9 +10,14 @@ Lambda; identity for X and y). With ``r = L[-1, -1]`` (so ``r^2`` is the penaliz
     REML: d(theta) = log|L_theta|^2 + log|L_X|^2 - log|W| + (n - p) (1 + log(2 pi r^2 / (n - p)))
 
 exactly lme4's ``devfun``. Cost per evaluation is independent of n.
+
+The compiled functions are module-level and take the arrays (``LmmData``) as arguments and the structure
+(``LmmSpec``, hashable) as a static argument: fits with the same shapes reuse one compilation, and no data is
+baked into the compiled program.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -20,10 +25,35 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
+from ..covariance import Unstructured
 from ..design import Design
 from ..linalg.crossprod import CrossProducts, crossproducts, rest_layout
+from ..linalg.schur_logdet import schur_logdet, schur_terms
 
-__all__ = ["LmmObjective", "make_lmm", "Factor"]
+__all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor"]
+
+
+class LmmSpec(NamedTuple):
+    """Static structure: ``ks`` columns per term, ``layout`` (offset, levels, k) of the rest terms, sizes."""
+
+    ks: tuple
+    layout: tuple
+    nr: int
+    qr: int
+    p: int
+    reml: bool
+
+
+class LmmData(NamedTuple):
+    """Device arrays of the cross-products (see ``CrossProducts``), ``n`` and ``log|W|`` as scalars."""
+
+    D0: jax.Array
+    A_low: jax.Array
+    pg: jax.Array
+    ptarget: jax.Array
+    pval: jax.Array
+    n: jax.Array
+    log_det_w: jax.Array
 
 
 class Factor(NamedTuple):
@@ -35,19 +65,13 @@ class Factor(NamedTuple):
     L: jax.Array
 
 
-class LmmObjective(NamedTuple):
-    """``deviance(theta)`` is pure and jit-compiled; ``factor(theta)`` exposes the factorization; ``lower``,
-    ``start`` and ``names`` describe theta. ``value_grad_hess(theta)`` returns all three in one compiled call."""
-
-    deviance: object
-    value_grad_hess: object
-    factor: object
-    lower: np.ndarray
-    start: np.ndarray
-    names: list
-    reml: bool
-    cp: CrossProducts
-    layout: list
+def _factors(theta, ks):
+    out, start = [], 0
+    for k in ks:
+        cov = Unstructured(k)
+        out.append(cov.factor(theta[start : start + cov.n_theta]))
+        start += cov.n_theta
+    return out
 
 
 def _scale_rest(G, Tr, layout):
@@ -55,70 +79,117 @@ def _scale_rest(G, Tr, layout):
     nr = G.shape[0]
     pieces, end = [], 0
     for (off, lt, kt), T in zip(layout, Tr):
-        block = G[:, off : off + lt * kt].reshape(nr, lt, kt) @ T
-        pieces.append(block.reshape(nr, lt * kt))
+        pieces.append((G[:, off : off + lt * kt].reshape(nr, lt, kt) @ T).reshape(nr, lt * kt))
         end = off + lt * kt
     pieces.append(G[:, end:])
     return jnp.concatenate(pieces, axis=1)
 
 
-def _split_theta(theta, design: Design):
-    out, start = [], 0
-    for term in design.terms:
-        out.append(term.cov.factor(theta[start : start + term.cov.n_theta]))
-        start += term.cov.n_theta
-    return out
+def _system(theta, data: LmmData, spec: LmmSpec):
+    """Per-level Cholesky factors ``Ld`` of block 1 and the rest's Schur complement ``S``, of which only the
+    lower triangle is meaningful (``S`` is symmetric; the upper triangle may hold zeros)."""
+    T1, *Tr = _factors(theta, spec.ks)
+    k1 = spec.ks[0]
+    D = jnp.einsum("ji,gjk,kl->gil", T1, data.D0, T1) + jnp.eye(k1)
+    Ld = jnp.linalg.cholesky(D)
+    M = solve_triangular(Ld, jnp.broadcast_to(T1.T, D.shape), lower=True)  # Ld^{-1} T1'
+    V = jnp.einsum("gai,gaj->gij", M, M)  # T1 D^{-1} T1'
+    contrib = jnp.einsum("pab,pab->p", data.pval, V[data.pg])
+    nr = spec.nr
+    G = data.A_low - jax.ops.segment_sum(contrib, data.ptarget, num_segments=nr * nr).reshape(nr, nr)
+    eye_zr = jnp.diag((jnp.arange(nr) < spec.qr).astype(G.dtype))
+    if all(kt == 1 for _, _, kt in spec.layout):  # diagonal Lr: scale the lower triangle elementwise
+        s = jnp.concatenate([jnp.repeat(T[0, 0], lt) for (_, lt, _), T in zip(spec.layout, Tr)] + [jnp.ones(nr - spec.qr)])
+        return Ld, G * jnp.outer(s, s) + eye_zr
+    G = G + jnp.tril(G, -1).T
+    return Ld, _scale_rest(_scale_rest(G, Tr, spec.layout).T, Tr, spec.layout) + eye_zr
+
+
+def _deviance(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
+    Ld, S = _system(theta, data, spec)
+    log_det_zz, log_det_xx, r2 = terms(S, spec.qr, spec.p)
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(Ld, axis1=1, axis2=2))) + log_det_zz
+    if spec.reml:
+        log_det, dof = log_det + log_det_xx, data.n - spec.p
+    else:
+        dof = data.n
+    return log_det - data.log_det_w + dof * (1.0 + jnp.log(2.0 * jnp.pi * r2 / dof))
+
+
+@partial(jax.jit, static_argnames="spec")
+def deviance(theta, data: LmmData, spec: LmmSpec):
+    """The profiled deviance (plain autodiff: forward and reverse mode, any order)."""
+    return _deviance(theta, data, spec)
+
+
+@partial(jax.jit, static_argnames="spec")
+def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
+    grad = jax.grad(_deviance)
+    return _deviance(theta, data, spec), grad(theta, data, spec), jax.jacfwd(grad)(theta, data, spec)
+
+
+@partial(jax.jit, static_argnames="spec")
+def value_grad(theta, data: LmmData, spec: LmmSpec):
+    """Value and gradient through the cheaper reverse-mode rule of ``schur_logdet``."""
+    return jax.value_and_grad(partial(_deviance, terms=schur_logdet))(theta, data, spec)
+
+
+@partial(jax.jit, static_argnames="spec")
+def factor(theta, data: LmmData, spec: LmmSpec) -> Factor:
+    T1, *Tr = _factors(theta, spec.ks)
+    Ld, S = _system(theta, data, spec)
+    return Factor(Ld, T1, tuple(Tr), jax.lax.linalg.cholesky(S, symmetrize_input=False))
+
+
+class LmmObjective(NamedTuple):
+    """The profiled deviance of one design. ``deviance(theta)`` is pure and jit-compiled (differentiate it, vmap
+    it, hand it to another optimizer); ``value_grad_hess(theta)`` returns value, gradient and Hessian in one
+    compiled call; ``value_grad(theta)`` value and gradient through a cheaper reverse-mode rule for the dense
+    Schur complement; ``factor(theta)`` the factorization. ``lower``, ``start`` and ``names`` describe theta."""
+
+    data: LmmData
+    spec: LmmSpec
+    cp: CrossProducts
+    lower: np.ndarray
+    start: np.ndarray
+    names: list
+
+    @property
+    def reml(self) -> bool:
+        return self.spec.reml
+
+    @property
+    def layout(self) -> tuple:
+        return self.spec.layout
+
+    def deviance(self, theta):
+        return deviance(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
+
+    def value_grad_hess(self, theta):
+        return value_grad_hess(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
+
+    def value_grad(self, theta):
+        return value_grad(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
+
+    def factor(self, theta) -> Factor:
+        return factor(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
 
 
 def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None) -> LmmObjective:
     """Build the profiled deviance of ``design``. ``cp`` may be passed to reuse cross-products."""
     cp = crossproducts(design) if cp is None else cp
-    layout = rest_layout(design)
-    nr = cp.A_low.shape[0]
-    qr = sum(lt * kt for _, lt, kt in layout)
-    p, n = design.p, cp.n_obs
-    D0, A_low = jnp.asarray(cp.D0), jnp.asarray(cp.A_low)
-    pg, ptarget, pval = jnp.asarray(cp.pg), jnp.asarray(cp.ptarget), jnp.asarray(cp.pval)
-    k1 = D0.shape[1]
-    eye_zr = jnp.concatenate([jnp.ones(qr), jnp.zeros(nr - qr)])
-
-    def factor(theta) -> Factor:
-        T1, *Tr = _split_theta(theta, design)
-        D = jnp.einsum("ji,gjk,kl->gil", T1, D0, T1) + jnp.eye(k1)
-        Ld = jnp.linalg.cholesky(D)
-        M = solve_triangular(Ld, jnp.broadcast_to(T1.T, D.shape), lower=True)  # Ld^{-1} T1'
-        V = jnp.einsum("gai,gaj->gij", M, M)  # T1 D^{-1} T1'
-        contrib = jnp.einsum("pab,pab->p", pval, V[pg])
-        G = A_low - jax.ops.segment_sum(contrib, ptarget, num_segments=nr * nr).reshape(nr, nr)
-        G = G + G.T - jnp.diag(jnp.diag(G))
-        S = _scale_rest(_scale_rest(G, Tr, layout).T, Tr, layout) + jnp.diag(eye_zr)
-        return Factor(Ld, T1, tuple(Tr), jnp.linalg.cholesky(S))
-
-    def deviance(theta):
-        f = factor(theta)
-        d = jnp.diagonal(f.L)
-        log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(f.Ld, axis1=1, axis2=2))) + 2.0 * jnp.sum(jnp.log(d[:qr]))
-        r2 = d[-1] ** 2
-        if reml:
-            dof = n - p
-            log_det = log_det + 2.0 * jnp.sum(jnp.log(d[qr : qr + p]))
-        else:
-            dof = n
-        return log_det - cp.log_det_w + dof * (1.0 + jnp.log(2.0 * jnp.pi * r2 / dof))
-
-    grad = jax.grad(deviance)
-
-    def value_grad_hess(theta):
-        return deviance(theta), grad(theta), jax.jacfwd(grad)(theta)
-
-    return LmmObjective(
-        deviance=jax.jit(deviance),
-        value_grad_hess=jax.jit(value_grad_hess),
-        factor=jax.jit(factor),
-        lower=design.theta_lower,
-        start=design.theta_start,
-        names=design.theta_names,
-        reml=reml,
-        cp=cp,
+    layout = tuple(rest_layout(design))
+    spec = LmmSpec(
+        ks=tuple(t.k for t in design.terms),
         layout=layout,
+        nr=cp.A_low.shape[0],
+        qr=sum(lt * kt for _, lt, kt in layout),
+        p=design.p,
+        reml=bool(reml),
     )
+    data = LmmData(
+        *(jnp.asarray(a) for a in (cp.D0, cp.A_low, cp.pg, cp.ptarget, cp.pval)),
+        n=jnp.asarray(float(cp.n_obs)),
+        log_det_w=jnp.asarray(cp.log_det_w),
+    )
+    return LmmObjective(data, spec, cp, design.theta_lower, design.theta_start, design.theta_names)
