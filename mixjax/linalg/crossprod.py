@@ -2,12 +2,13 @@
 
 Block 1 is the first random-effects term (most levels, ``l1`` levels of ``k1`` columns): its diagonal block is
 block diagonal, kept as ``D0`` with shape ``(l1, k1, k1)``. Everything else, the "rest" ``R = [Z_2 .. Z_m X y]``
-with ``nr`` columns, is kept dense as ``A_rr`` (``nr x nr``). The coupling ``C0 = Z_1' W R`` is stored by its
-nonzeros only: entry ``e`` couples level ``eg[e]`` of term 1 with rest column ``ej[e]`` through the ``k1`` values
-``ev[e]``. The Schur complement of block 1 needs, for every level, the products of pairs of its entries; the
-pairs (lower triangle, ``j1 >= j2``) are listed once here, ``pg`` (level), ``ptarget`` (flat index
-``j1 * nr + j2``) and ``pval`` (``(npairs, k1, k1)`` outer products). Memory is proportional to the nonzeros, never
-to ``l1 * nr`` or levels squared; n enters only here.
+with ``nr = qr + p + 1`` columns, is kept dense as ``A_rr`` (``nr x nr``). The coupling ``C0 = Z_1' W R`` has two
+parts. With ``X`` and ``y`` it is dense, ``Cxy`` with shape ``(l1, k1, p + 1)``. With the other terms' columns it
+is stored by its nonzeros only: entry ``e`` couples level ``eg[e]`` of term 1 with column ``ej[e]`` of ``Z_2 ..
+Z_m`` through the ``k1`` values ``ev[e]``; the Schur complement of block 1 needs, for every level, the products
+of pairs of its entries, listed once here (lower triangle, ``j1 >= j2``): ``pg`` (level), ``ptarget`` (flat
+index ``j1 * qr + j2``) and ``pval`` (``(npairs, k1, k1)`` outer products). Memory is proportional to the
+nonzeros, never to ``l1 * qr`` or levels squared; n enters only here.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ __all__ = ["CrossProducts", "crossproducts", "rest_layout"]
 class CrossProducts(NamedTuple):
     D0: np.ndarray  # (l1, k1, k1)
     A_low: np.ndarray  # (nr, nr) lower triangle of A_rr, zeros above
-    eg: np.ndarray  # (nE,) int32
+    Cxy: np.ndarray  # (l1, k1, p + 1)
+    eg: np.ndarray  # (nE,) int32, entries with the columns of Z_2 .. Z_m
     ej: np.ndarray  # (nE,) int32
     ev: np.ndarray  # (nE, k1)
     pg: np.ndarray  # (npairs,) int32
@@ -51,15 +53,7 @@ def _term_matrix(codes: np.ndarray, Z: np.ndarray, n_levels: int) -> sp.csr_matr
     return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, n_levels * k))
 
 
-def rest_matrix(design: Design, y: np.ndarray | None = None) -> sp.csr_matrix:
-    """``R = [Z_2 .. Z_m X y]`` as a sparse matrix."""
-    y = design.y if y is None else y
-    blocks = [_term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]]
-    blocks += [sp.csr_matrix(design.X), sp.csr_matrix(y[:, None])]
-    return sp.hstack(blocks, format="csr")
-
-
-def _pairs(eg: np.ndarray, ej: np.ndarray, starts: np.ndarray):
+def _pairs(eg: np.ndarray, starts: np.ndarray):
     """All (e1, e2) with the same level and position(e2) <= position(e1), entries sorted by (level, column)."""
     pos = np.arange(len(eg)) - starts[eg]
     first = np.repeat(np.arange(len(eg)), pos + 1)
@@ -70,34 +64,45 @@ def _pairs(eg: np.ndarray, ej: np.ndarray, starts: np.ndarray):
 
 def crossproducts(design: Design) -> CrossProducts:
     """Build the blocked cross-products of ``design`` (see the module docstring)."""
-    t1 = design.terms[0]
-    w = design.weights
-    R = rest_matrix(design)
-    nr = R.shape[1]
-    wR = sp.csr_matrix(R.multiply(w[:, None]))
-    A = (R.T @ wR).toarray()
-    D0 = np.zeros((t1.n_levels, t1.k, t1.k))
+    t1, w = design.terms[0], design.weights
+    n, l1, k1 = len(w), t1.n_levels, t1.k
+    Zr = sp.hstack([_term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]] or
+                   [sp.csr_matrix((n, 0))], format="csr")
+    Xy = np.column_stack([design.X, design.y])
+    wZr, wXy = sp.csr_matrix(Zr.multiply(w[:, None])), Xy * w[:, None]
+    qr = Zr.shape[1]
+    A = np.zeros((qr + Xy.shape[1],) * 2)
+    A[:qr, :qr] = (Zr.T @ wZr).toarray()
+    A[qr:, :qr] = (wZr.T @ Xy).T
+    A[qr:, qr:] = Xy.T @ wXy
+    D0 = np.zeros((l1, k1, k1))
     np.add.at(D0, t1.codes, w[:, None, None] * t1.Z[:, :, None] * t1.Z[:, None, :])
-    # structural pattern of the coupling: which rest columns meet each level of term 1
-    J1 = sp.csr_matrix((np.ones(len(w)), (np.arange(len(w)), t1.codes)), shape=(len(w), t1.n_levels))
-    pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(R.nnz), R.indices, R.indptr), shape=R.shape))
+    Cxy = np.zeros((l1, k1, Xy.shape[1]))
+    np.add.at(Cxy, t1.codes, t1.Z[:, :, None] * wXy[:, None, :])
+    # structural pattern of the coupling with Z_2 .. Z_m: which of their columns meet each level of term 1
+    J1 = sp.csr_matrix((np.ones(n), (np.arange(n), t1.codes)), shape=(n, l1))
+    pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(Zr.nnz), Zr.indices, Zr.indptr), shape=Zr.shape))
     pattern.sort_indices()
-    eg = np.repeat(np.arange(t1.n_levels), np.diff(pattern.indptr)).astype(np.int32)
+    eg = np.repeat(np.arange(l1), np.diff(pattern.indptr)).astype(np.int32)
     ej = pattern.indices.astype(np.int32)
-    ev = np.empty((len(eg), t1.k))
-    for a in range(t1.k):
-        Ca = sp.csr_matrix(J1.multiply(t1.Z[:, [a]]).T @ wR)
-        ev[:, a] = np.asarray(Ca[eg, ej]).ravel()
-    first, second = _pairs(eg, ej, pattern.indptr[:-1].astype(np.int64))
+    ev = np.empty((len(eg), k1))
+    for a in range(k1):
+        ev[:, a] = np.asarray(sp.csr_matrix(J1.multiply(t1.Z[:, [a]]).T @ wZr)[eg, ej]).ravel()
+    first, second = _pairs(eg, pattern.indptr[:-1].astype(np.int64))
+    if qr * qr >= 2**31:
+        raise ValueError(
+            f"the random effects after the first term have {qr} columns: their dense {qr} x {qr} block is too large."
+        )
     return CrossProducts(
         D0=D0,
         A_low=np.tril(A),
+        Cxy=Cxy,
         eg=eg,
         ej=ej,
         ev=ev,
         pg=eg[first],
-        ptarget=(ej[first].astype(np.int64) * nr + ej[second]).astype(np.int32),
+        ptarget=(ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32),
         pval=ev[first][:, :, None] * ev[second][:, None, :],
         log_det_w=float(np.sum(np.log(w))),
-        n_obs=len(w),
+        n_obs=n,
     )

@@ -23,12 +23,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
 
 from ..covariance import Unstructured
 from ..design import Design
 from ..linalg.crossprod import CrossProducts, crossproducts, rest_layout
 from ..linalg.schur_logdet import schur_logdet, schur_terms
+from ..linalg.small import cholesky_small, tril_inverse_small
 
 __all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor"]
 
@@ -49,6 +49,10 @@ class LmmData(NamedTuple):
 
     D0: jax.Array
     A_low: jax.Array
+    Cxy: jax.Array
+    eg: jax.Array
+    ej: jax.Array
+    ev: jax.Array
     pg: jax.Array
     ptarget: jax.Array
     pval: jax.Array
@@ -91,12 +95,18 @@ def _system(theta, data: LmmData, spec: LmmSpec):
     T1, *Tr = _factors(theta, spec.ks)
     k1 = spec.ks[0]
     D = jnp.einsum("ji,gjk,kl->gil", T1, data.D0, T1) + jnp.eye(k1)
-    Ld = jnp.linalg.cholesky(D)
-    M = solve_triangular(Ld, jnp.broadcast_to(T1.T, D.shape), lower=True)  # Ld^{-1} T1'
+    Ld = cholesky_small(D)
+    M = tril_inverse_small(Ld) @ T1.T  # Ld^{-1} T1'
     V = jnp.einsum("gai,gaj->gij", M, M)  # T1 D^{-1} T1'
-    contrib = jnp.einsum("pab,pab->p", data.pval, V[data.pg])
-    nr = spec.nr
-    G = data.A_low - jax.ops.segment_sum(contrib, data.ptarget, num_segments=nr * nr).reshape(nr, nr)
+    nr, qr = spec.nr, spec.qr
+    W = jnp.einsum("gai,gab,gbj->ij", data.Cxy, V, data.Cxy)  # (X y) x (X y): dense contraction
+    if qr:  # products with the other terms' columns: sums over the coupling's nonzeros
+        U = jnp.einsum("eab,eb->ea", V[data.eg], data.ev)
+        W_zx = jax.ops.segment_sum(jnp.einsum("eai,ea->ei", data.Cxy[data.eg], U), data.ej, num_segments=qr)
+        contrib = jnp.einsum("pab,pab->p", data.pval, V[data.pg])
+        W_zz = jax.ops.segment_sum(contrib, data.ptarget, num_segments=qr * qr).reshape(qr, qr)
+        W = jnp.block([[W_zz, jnp.zeros((qr, nr - qr))], [W_zx.T, W]])
+    G = data.A_low - jnp.tril(W)
     eye_zr = jnp.diag((jnp.arange(nr) < spec.qr).astype(G.dtype))
     if all(kt == 1 for _, _, kt in spec.layout):  # diagonal Lr: scale the lower triangle elementwise
         s = jnp.concatenate([jnp.repeat(T[0, 0], lt) for (_, lt, _), T in zip(spec.layout, Tr)] + [jnp.ones(nr - spec.qr)])
@@ -188,7 +198,7 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
         reml=bool(reml),
     )
     data = LmmData(
-        *(jnp.asarray(a) for a in (cp.D0, cp.A_low, cp.pg, cp.ptarget, cp.pval)),
+        *(jnp.asarray(a) for a in (cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval)),
         n=jnp.asarray(float(cp.n_obs)),
         log_det_w=jnp.asarray(cp.log_det_w),
     )

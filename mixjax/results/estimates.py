@@ -37,10 +37,10 @@ def estimates(obj: LmmObjective, design: Design, theta: np.ndarray) -> Estimates
     z = solve_triangular(L[:-1, :-1].T, L[-1, :-1], lower=False)
     beta, ur = z[qr:], z[:qr]
     br = [ur[off : off + lt * kt].reshape(lt, kt) @ T.T for (off, lt, kt), T in zip(obj.layout, Tr)]
-    coef = np.concatenate([b.ravel() for b in br] + [beta, [-1.0]])
     cp = obj.cp
-    s = np.zeros((Ld.shape[0], Ld.shape[1]))
-    np.add.at(s, cp.eg, cp.ev * coef[cp.ej][:, None])
+    s = cp.Cxy @ np.append(beta, -1.0)  # s_g = C0_g [b_r; beta; -1], (l1, k1)
+    if qr:
+        np.add.at(s, cp.eg, cp.ev * np.concatenate([b.ravel() for b in br])[cp.ej][:, None])
     rhs = -np.einsum("ji,gj->gi", T1, s)  # -T1' s_g
     u1 = np.linalg.solve(np.einsum("gij,gkj->gik", Ld, Ld), rhs[:, :, None])[:, :, 0]
     b1 = u1 @ T1.T
