@@ -10,6 +10,7 @@ from .objectives.lmm import make_lmm
 from .optim import minimize
 from .optim.lbfgs import minimize_lbfgs
 from .results import LmmFit
+from .start import moment_start
 
 __all__ = ["lmm"]
 
@@ -45,7 +46,8 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     residual variance of row i being ``sigma^2 / w_i``; ``start``: theta start values (array or dict by name).
     The profiled deviance is minimized by trust-region Newton with its exact gradient and Hessian, or, where the
     dense part of the factorization is large (crossed factors with many levels), by L-BFGS-B on the exact
-    gradient followed by Newton steps on a Hessian from differences of the exact gradient.
+    gradient from moment-based start values (``mixjax.start``) followed by Newton steps on a Hessian from
+    differences of the exact gradient.
     """
     design = build(formula, data, weights=weights)
     theta0 = _start(design, start)
@@ -53,6 +55,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     if objective.spec.nr <= DENSE_NEWTON_MAX:
         solution = minimize(objective.value_grad_hess, theta0, objective.lower)
     else:  # crossed / nested with a large dense block: quasi-Newton on the exact gradient, Newton polish
+        theta0 = moment_start(design) if start is None else theta0
         solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower)
     fit = LmmFit(design, objective, solution)
     if not solution.converged:

@@ -27,8 +27,7 @@ def _host_potrf(S):
 
 def _host_potri(L):
     inv, info = lapack.dpotri(np.asarray(L), lower=1)
-    inv = np.tril(inv)
-    return inv + np.tril(inv, -1).T
+    return inv
 
 
 def _callback(fn, x):
@@ -41,7 +40,7 @@ def cholesky(S):
 
 
 def inverse_from_cholesky(L):
-    """``(L L')^{-1}`` from the lower Cholesky factor ``L``."""
+    """``(L L')^{-1}`` from the lower Cholesky factor ``L``; only its lower triangle is meaningful."""
     if _on_cpu():
         return _callback(_host_potri, L)
     Linv = solve_triangular(L, jnp.eye(L.shape[0], dtype=L.dtype), lower=True)

@@ -17,6 +17,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from jax.scipy.linalg import solve_triangular
+
 from .lapack import cholesky, inverse_from_cholesky
 
 __all__ = ["schur_logdet", "schur_terms"]
@@ -50,16 +52,20 @@ def _fwd(S, qr, p):
 
 def _bwd(qr, p, L, cot):
     c_zz, c_xx, c_r2 = cot
-    na = L.shape[0] - 1
-    P = inverse_from_cholesky(L[:na, :na])  # S_aa^{-1}
-    P_zx, P_xx = P[:qr, qr:], P[qr:, qr:]
-    Pzz = P[:qr, :qr] - P_zx @ jnp.linalg.solve(P_xx, P_zx.T) if p else P
-    z = P @ (L[:na, :na] @ L[-1, :na])  # S_aa^{-1} s_ay
+    nr = L.shape[0]
+    na = nr - 1
+    P = jnp.pad(inverse_from_cholesky(L[:na, :na]), ((0, 1), (0, 1)))  # S_aa^{-1}, lower triangle
+    if p:  # S_zz^{-1} = P_zz - P_zx P_xx^{-1} P_xz, a rank-p correction of P_zz
+        P_xx = jnp.tril(P[qr:na, qr:na]) + jnp.tril(P[qr:na, qr:na], -1).T
+        U = P[qr:na, :qr]
+        corr = jnp.pad(U.T @ jnp.linalg.solve(P_xx, U), ((0, nr - qr), (0, nr - qr)))
+    else:
+        corr = 0.0
+    z = solve_triangular(L[:na, :na], L[-1, :na], lower=True, trans="T")  # S_aa^{-1} s_ay
     w = jnp.concatenate([-z, jnp.ones(1, dtype=L.dtype)])
-    bar = c_r2 * jnp.outer(w, w)
-    bar = bar.at[:na, :na].add(c_xx * P)
-    bar = bar.at[:qr, :qr].add((c_zz - c_xx) * Pzz)
-    return (jnp.tril(2.0 * bar) - jnp.diag(jnp.diagonal(bar)),)  # S enters through its lower triangle
+    i, j = jnp.arange(nr)[:, None], jnp.arange(nr)[None, :]
+    bar = c_r2 * w[:, None] * w[None, :] + c_xx * P + jnp.where((i < qr) & (j < qr), (c_zz - c_xx) * (P - corr), 0.0)
+    return (jnp.where(i > j, 2.0 * bar, jnp.where(i == j, bar, 0.0)),)  # S enters through its lower triangle
 
 
 schur_logdet.defvjp(_fwd, _bwd)
