@@ -283,7 +283,7 @@ def _grouping(frame: pd.DataFrame, term_factors: tuple[str, ...], group: str) ->
         else:
             cat = cat.array.remove_unused_categories()
         codes_list.append(np.asarray(cat.codes, dtype=np.int64))
-        labels_list.append([str(c) for c in cat.categories])
+        labels_list.append(cat.categories.astype(str).tolist())
     if len(codes_list) == 1:
         return codes_list[0].astype(np.int32), tuple(labels_list[0])
     dims = [len(lab) for lab in labels_list]

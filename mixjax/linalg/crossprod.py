@@ -62,6 +62,15 @@ def _pairs(eg: np.ndarray, starts: np.ndarray):
     return first, second
 
 
+def _level_sums(codes: np.ndarray, n_levels: int, U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``out[g] = sum over rows of level g of outer(U_row, V_row)``, shape ``(n_levels, U.shape[1], V.shape[1])``."""
+    out = np.empty((n_levels, U.shape[1], V.shape[1]))
+    for a in range(U.shape[1]):
+        for b in range(V.shape[1]):
+            out[:, a, b] = np.bincount(codes, weights=U[:, a] * V[:, b], minlength=n_levels)
+    return out
+
+
 def crossproducts(design: Design) -> CrossProducts:
     """Build the blocked cross-products of ``design`` (see the module docstring)."""
     t1, w = design.terms[0], design.weights
@@ -75,10 +84,9 @@ def crossproducts(design: Design) -> CrossProducts:
     A[:qr, :qr] = (Zr.T @ wZr).toarray()
     A[qr:, :qr] = (wZr.T @ Xy).T
     A[qr:, qr:] = Xy.T @ wXy
-    D0 = np.zeros((l1, k1, k1))
-    np.add.at(D0, t1.codes, w[:, None, None] * t1.Z[:, :, None] * t1.Z[:, None, :])
-    Cxy = np.zeros((l1, k1, Xy.shape[1]))
-    np.add.at(Cxy, t1.codes, t1.Z[:, :, None] * wXy[:, None, :])
+    wZ1 = t1.Z * w[:, None]
+    D0 = _level_sums(t1.codes, l1, wZ1, t1.Z)
+    Cxy = _level_sums(t1.codes, l1, wZ1, Xy)
     # structural pattern of the coupling with Z_2 .. Z_m: which of their columns meet each level of term 1
     J1 = sp.csr_matrix((np.ones(n), (np.arange(n), t1.codes)), shape=(n, l1))
     pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(Zr.nnz), Zr.indices, Zr.indptr), shape=Zr.shape))

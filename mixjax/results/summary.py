@@ -1,6 +1,7 @@
 """lme4-style summary of a fit, as text and as HTML."""
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ class Summary:
 
     header: str
     random: pd.DataFrame
+    groups: str
     fixed: pd.DataFrame
     correlation: pd.DataFrame
     footer: str
@@ -27,11 +29,15 @@ class Summary:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        head = "<br>".join(self.header.splitlines())
+        fmt = {"float_format": lambda v: f"{v:.4f}"}
+        corr = self.correlation.where(np.tril(np.ones(self.correlation.shape, dtype=bool), -1)).iloc[1:, :-1]
+        corr_html = f"<b>Correlation of fixed effects</b>{corr.to_html(na_rep='', **fmt)}" if len(corr) else ""
         return (
-            f"<div><pre>{head}</pre><b>Random effects</b>{self.random.to_html(index=False, na_rep='')}"
-            f"<b>Fixed effects</b>{self.fixed.to_html(float_format=lambda v: f'{v:.4g}')}"
-            f"<pre>{self.footer}</pre></div>"
+            f"<div><pre>{html.escape(self.header)}</pre>"
+            f"<b>Random effects</b>{self.random.to_html(index=False, na_rep='', **fmt)}"
+            f"<pre>{html.escape(self.groups)}</pre>"
+            f"<b>Fixed effects</b>{self.fixed.to_html(**fmt)}{corr_html}"
+            f"<pre>{html.escape(self.footer)}</pre></div>"
         )
 
 
@@ -81,11 +87,11 @@ def summarize(fit) -> Summary:
     header = "\n".join(lines)
     random = _random_table(fit)
     fixed = _fixed_table(fit)
-    groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
+    groups = f"Number of obs: {fit.nobs}, groups:  " + ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     body = [
         "Random effects:",
         random.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"),
-        f"Number of obs: {fit.nobs}, groups:  {groups}",
+        groups,
         "",
         "Fixed effects:",
         fixed.to_string(float_format=lambda v: f"{v:.4f}"),
@@ -104,7 +110,7 @@ def summarize(fit) -> Summary:
         notes.append(f"fixed-effect columns dropped as aliased: {', '.join(d.aliased)}")
     footer = "\n".join(notes)
     text = header + "\n" + "\n".join(body) + "\n\n" + footer
-    return Summary(header, random, fixed, corr, footer, text)
+    return Summary(header, random, groups, fixed, corr, footer, text)
 
 
 def _lower_triangle(corr: pd.DataFrame) -> str:
