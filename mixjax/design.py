@@ -12,6 +12,7 @@ import builtins
 import difflib
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,12 @@ class Design:
 # ---------------------------------------------------------------------------------------------- validation
 
 
+@lru_cache(maxsize=512)
+def _formula(text: str) -> Formula:
+    """formulaic's parse of a formula string, once per string (parsing is a good part of building a design)."""
+    return Formula(text)
+
+
 def _check_columns(names: set[str], data: pd.DataFrame, formula: str) -> None:
     for name in sorted(names):
         if name not in data.columns:
@@ -116,7 +123,7 @@ def _formula_variables(text: str) -> set[str]:
     """Data columns a formulaic formula reads. Python factors are read here rather than by formulaic's
     ``required_variables``, which misses the arguments of its stateful transforms (``center(x)``, ``poly(x, 2)``).
     Python builtins (``abs``, ``float``) are included; ``build`` keeps them only where the data has such a column."""
-    formula = Formula(text)
+    formula = _formula(text)
     variables: set[str] = set()
     for part in (formula.lhs, formula.rhs) if hasattr(formula, "lhs") else (formula,):
         for factor in (f for term in part for f in term.factors):
@@ -222,7 +229,7 @@ def _check_matrix_finite(values: np.ndarray, names: tuple[str, ...], what: str) 
 
 def _fixed(parsed: ParsedFormula, frame: pd.DataFrame):
     try:
-        mm = model_matrix(parsed.fixed, frame, na_action="raise")
+        mm = model_matrix(_formula(parsed.fixed), frame, na_action="raise")
     except Exception as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         hint = " (e.g. log of a negative number): fix the transformation or the data first"
@@ -301,7 +308,7 @@ def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame) -> list[ReTerm]:
     for term in parsed.random:
         label = f"({term.expr} {'||' if term.split else '|'} {term.group})"
         try:
-            pieces = [SimpleFormula([t]) for t in Formula(term.expr)] if term.split else [term.expr]
+            pieces = [SimpleFormula([t]) for t in _formula(term.expr)] if term.split else [_formula(term.expr)]
             matrices = [model_matrix(piece, frame, na_action="raise") for piece in pieces]
         except Exception as err:
             raise ValueError(f"cannot build random-effects term {label}: {err}") from err

@@ -75,32 +75,40 @@ def crossproducts(design: Design) -> CrossProducts:
     """Build the blocked cross-products of ``design`` (see the module docstring)."""
     t1, w = design.terms[0], design.weights
     n, l1, k1 = len(w), t1.n_levels, t1.k
-    Zr = sp.hstack([_term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]] or
-                   [sp.csr_matrix((n, 0))], format="csr")
     Xy = np.column_stack([design.X, design.y])
-    wZr, wXy = sp.csr_matrix(Zr.multiply(w[:, None])), Xy * w[:, None]
-    qr = Zr.shape[1]
-    A = np.zeros((qr + Xy.shape[1],) * 2)
-    A[:qr, :qr] = (Zr.T @ wZr).toarray()
-    A[qr:, :qr] = (wZr.T @ Xy).T
-    A[qr:, qr:] = Xy.T @ wXy
+    wXy = Xy * w[:, None]
     wZ1 = t1.Z * w[:, None]
     D0 = _level_sums(t1.codes, l1, wZ1, t1.Z)
     Cxy = _level_sums(t1.codes, l1, wZ1, Xy)
-    # structural pattern of the coupling with Z_2 .. Z_m: which of their columns meet each level of term 1
-    J1 = sp.csr_matrix((np.ones(n), (np.arange(n), t1.codes)), shape=(n, l1))
-    pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(Zr.nnz), Zr.indices, Zr.indptr), shape=Zr.shape))
-    pattern.sort_indices()
-    eg = np.repeat(np.arange(l1), np.diff(pattern.indptr)).astype(np.int32)
-    ej = pattern.indices.astype(np.int32)
-    ev = np.empty((len(eg), k1))
-    for a in range(k1):
-        ev[:, a] = np.asarray(sp.csr_matrix(J1.multiply(t1.Z[:, [a]]).T @ wZr)[eg, ej]).ravel()
-    first, second = _pairs(eg, pattern.indptr[:-1].astype(np.int64))
-    if qr * qr >= 2**31:
-        raise ValueError(
-            f"the random effects after the first term have {qr} columns: their dense {qr} x {qr} block is too large."
-        )
+    if len(design.terms) == 1:  # one term: no sparse coupling at all
+        A = Xy.T @ wXy
+        eg = ej = pg = ptarget = np.zeros(0, dtype=np.int32)
+        ev, pval = np.zeros((0, k1)), np.zeros((0, k1, k1))
+    else:
+        Zr = sp.hstack([_term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]], format="csr")
+        wZr = sp.csr_matrix(Zr.multiply(w[:, None]))
+        qr = Zr.shape[1]
+        if qr * qr >= 2**31:
+            raise ValueError(
+                f"the random effects after the first term have {qr} columns: their dense {qr} x {qr} block is too "
+                "large."
+            )
+        A = np.zeros((qr + Xy.shape[1],) * 2)
+        A[:qr, :qr] = (Zr.T @ wZr).toarray()
+        A[qr:, :qr] = (wZr.T @ Xy).T
+        A[qr:, qr:] = Xy.T @ wXy
+        # structural pattern of the coupling with Z_2 .. Z_m: which of their columns meet each level of term 1
+        J1 = sp.csr_matrix((np.ones(n), (np.arange(n), t1.codes)), shape=(n, l1))
+        pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(Zr.nnz), Zr.indices, Zr.indptr), shape=Zr.shape))
+        pattern.sort_indices()
+        eg = np.repeat(np.arange(l1), np.diff(pattern.indptr)).astype(np.int32)
+        ej = pattern.indices.astype(np.int32)
+        ev = np.empty((len(eg), k1))
+        for a in range(k1):
+            ev[:, a] = np.asarray(sp.csr_matrix(J1.multiply(t1.Z[:, [a]]).T @ wZr)[eg, ej]).ravel()
+        first, second = _pairs(eg, pattern.indptr[:-1].astype(np.int64))
+        pg, pval = eg[first], ev[first][:, :, None] * ev[second][:, None, :]
+        ptarget = (ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32)
     return CrossProducts(
         D0=D0,
         A_low=np.tril(A),
@@ -108,9 +116,9 @@ def crossproducts(design: Design) -> CrossProducts:
         eg=eg,
         ej=ej,
         ev=ev,
-        pg=eg[first],
-        ptarget=(ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32),
-        pval=ev[first][:, :, None] * ev[second][:, None, :],
+        pg=pg,
+        ptarget=ptarget,
+        pval=pval,
         log_det_w=float(np.sum(np.log(w))),
         n_obs=n,
     )

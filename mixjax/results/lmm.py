@@ -127,7 +127,7 @@ class LmmFit:
     @property
     def singular(self) -> bool:
         """lme4's ``isSingular``: some diagonal element of theta below 1e-4 (a variance at or near 0)."""
-        diag = np.concatenate([np.diag(T) for T in self._est.T])
+        diag = self.solution.x[self.design.theta_lower == 0.0]  # diagonal entries of the T factors
         return bool(np.any(diag < SINGULAR_TOL))
 
     # ---------------------------------------------------------------------------------------- random effects
