@@ -27,14 +27,18 @@ def _start(design: Design, start) -> np.ndarray:
                 f"start has unknown theta name(s) {', '.join(sorted(unknown))}; the names are "
                 f"{', '.join(design.theta_names)}."
             )
-        return np.array([start.get(n, s) for n, s in zip(design.theta_names, design.theta_start)], dtype=float)
+        start = [start.get(n, s) for n, s in zip(design.theta_names, design.theta_start)]
     theta = np.asarray(start, dtype=float).ravel()
     if theta.shape != (design.n_theta,):
         raise ValueError(
             f"start must have {design.n_theta} theta values ({', '.join(design.theta_names)}), got {theta.size}."
         )
-    if np.any(theta < design.theta_lower) or not np.all(np.isfinite(theta)):
-        raise ValueError("start must be finite with non-negative diagonal (standard deviation) entries.")
+    bad = ~np.isfinite(theta) | (theta < design.theta_lower)
+    if bad.any():
+        names = [n for n, b in zip(design.theta_names, bad) if b]
+        raise ValueError(
+            f"start values must be finite, with standard-deviation (diagonal) entries >= 0; bad: {', '.join(names)}."
+        )
     return theta
 
 

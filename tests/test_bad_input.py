@@ -281,11 +281,13 @@ def test_start_unknown_name(sleep):
 
 
 def test_start_negative_standard_deviation(sleep):
-    assert_rejected(sleep, r"start must be finite with non-negative diagonal", start=[-1.0, 0.0, 1.0])
+    assert_rejected(sleep, r"start values must be finite, with standard-deviation .* >= 0; bad: Subject\.Intercept\.$",
+                    start=[-1.0, 0.0, 1.0])
+    assert_rejected(sleep, r"bad: Subject\.Days\.$", start={"Subject.Days": -0.5})
 
 
 def test_start_not_finite(sleep):
-    assert_rejected(sleep, r"start must be finite", start=[np.nan, 0.0, 1.0])
+    assert_rejected(sleep, r"start values must be finite.*bad: Subject\.Intercept\.$", start=[np.nan, 0.0, 1.0])
 
 
 # ------------------------------------------------------------------------ warnings that do not stop the fit
