@@ -142,10 +142,12 @@ def test_fast_gradient_equals_autodiff_gradient(name, formula, reml):
     np.testing.assert_allclose(np.asarray(g), np.asarray(g2), rtol=1e-8, atol=1e-9)
 
 
-def test_quasi_newton_path_agrees_with_newton():
+@pytest.mark.parametrize("name,formula", FORMULAS)
+def test_quasi_newton_path_agrees_with_newton(name, formula):
+    """The path taken for large dense blocks (L-BFGS-B + Newton polish), run here on small models."""
     from mixjax.optim.lbfgs import minimize_lbfgs
 
-    design, obj = objective("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)")
+    design, obj = objective(name, formula)
     newton = mixjax.minimize(obj.value_grad_hess, obj.start, obj.lower)
     quasi = minimize_lbfgs(obj.value_grad, obj.start, obj.lower)
     assert quasi.converged and newton.converged

@@ -17,7 +17,7 @@ from .newton import Solution
 __all__ = ["minimize_lbfgs"]
 
 
-def _fd_hessian(value_grad, x, g, lower):
+def _fd_hessian(value_grad, x, g):
     """Forward differences of the exact gradient (``n`` calls), symmetrized; steps stay inside the bounds."""
     n = len(x)
     H = np.empty((n, n))
@@ -48,7 +48,7 @@ def minimize_lbfgs(
         options={"maxiter": max_iter, "ftol": 1e-11, "gtol": gtol, "maxcor": 20},
     )
     x, f, g = res.x, float(res.fun), np.asarray(res.jac, dtype=float)
-    H = _fd_hessian(value_grad, x, g, lower)
+    H = _fd_hessian(value_grad, x, g)
     calls[0] += len(x)
     for _ in range(polish):  # projected Newton on the free variables, until the gradient stops shrinking
         free = ~((x <= lower) & (g > 0))
@@ -65,9 +65,14 @@ def minimize_lbfgs(
     active = (x <= lower) & (g > 0)
     free = ~active
     grad_norm = float(np.max(np.abs(np.where(active, 0.0, g)), initial=0.0))
-    min_eig = float(np.linalg.eigvalsh(H[np.ix_(free, free)])[0]) if free.any() else np.inf
-    converged = grad_norm < max(gtol, 1e-3) and min_eig > 0 or res.success
-    status = "converged: " + ("gradient below tolerance" if grad_norm < gtol else str(res.message).lower())
+    Hf = H[np.ix_(free, free)]
+    min_eig = float(np.linalg.eigvalsh(Hf)[0]) if free.any() else np.inf
+    if grad_norm < gtol:
+        status = "converged: gradient below tolerance"
+    elif min_eig > 0 and 0.5 * g[free] @ np.linalg.solve(Hf, g[free]) < 1e-9 * (1.0 + abs(f)):
+        status = "converged: predicted decrease below tolerance"
+    else:
+        status = f"stopped: {str(res.message).lower()} (max |gradient| {grad_norm:.2e})"
     return Solution(
         x=x,
         fun=f,
@@ -77,6 +82,6 @@ def minimize_lbfgs(
         evaluations=calls[0],
         grad_norm=grad_norm,
         hessian_min_eig=min_eig,
-        status=status if converged else f"stopped: {res.message}",
+        status=status,
         at_bound=x <= lower,
     )
