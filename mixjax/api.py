@@ -50,8 +50,8 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     residual variance of row i being ``sigma^2 / w_i``; ``start``: theta start values (array or dict by name).
     The profiled deviance is minimized by trust-region Newton with its exact gradient and Hessian, or, where the
     dense part of the factorization is large (crossed factors with many levels), by L-BFGS-B on the exact
-    gradient from moment-based start values (``mixjax.start``) followed by Newton steps on a Hessian from
-    differences of the exact gradient.
+    gradient from moment-based start values (``mixjax.start``); its Hessian, from differences of the exact
+    gradient, is then formed only when asked for (``fit.hessian``, ``fit.optimizer``).
     """
     design = build(formula, data, weights=weights)
     theta0 = _start(design, start)
@@ -60,7 +60,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
         solution = minimize(objective.value_grad_hess, theta0, objective.lower)
     else:  # crossed / nested with a large dense block: quasi-Newton on the exact gradient, Newton polish
         theta0 = moment_start(design) if start is None else theta0
-        solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower)
+        solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower, polish=0)
     fit = LmmFit(design, objective, solution)
     if not solution.converged:
         warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)

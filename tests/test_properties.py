@@ -154,3 +154,18 @@ def test_quasi_newton_path_agrees_with_newton(name, formula):
     assert quasi.fun == pytest.approx(newton.fun, abs=1e-8)
     np.testing.assert_allclose(quasi.x, newton.x, rtol=1e-5)
     assert quasi.hessian_min_eig == pytest.approx(newton.hessian_min_eig, rel=1e-3)
+
+
+def test_hessian_formed_on_demand_matches_autodiff():
+    """Without polishing, the L-BFGS path leaves the Hessian to LmmFit.hessian (differences of the exact
+    gradient); it must agree with the autodiff Hessian, and the optimum with Newton's."""
+    from mixjax.optim.lbfgs import minimize_lbfgs
+
+    design, obj = objective("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)")
+    quasi = minimize_lbfgs(obj.value_grad, obj.start, obj.lower, polish=0)
+    assert quasi.hessian is None and quasi.converged
+    fit = mixjax.LmmFit(design, obj, quasi)
+    np.testing.assert_allclose(fit.hessian, np.asarray(obj.value_grad_hess(quasi.x)[2]), rtol=1e-4, atol=1e-4)
+    assert fit.optimizer.hessian_min_eig > 0
+    newton = mixjax.minimize(obj.value_grad_hess, obj.start, obj.lower)
+    assert quasi.fun == pytest.approx(newton.fun, abs=1e-6)

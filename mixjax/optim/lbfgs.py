@@ -2,8 +2,9 @@
 forward differences of the exact gradient.
 
 For objectives whose exact Hessian is dear (crossed random effects with a large dense Schur complement) this
-takes one value-and-gradient call per iteration. At the end, the Hessian (``n`` gradient calls) both polishes
-the optimum with projected Newton steps and gives the reported smallest eigenvalue.
+takes one value-and-gradient call per iteration. Optionally (``polish``), the Hessian (``n`` gradient calls)
+then polishes the optimum with projected Newton steps and gives the smallest eigenvalue; without it, the
+Hessian is left to be computed when asked for (``fd_hessian``).
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from scipy.optimize import minimize as scipy_minimize
 
 from .newton import Solution
 
-__all__ = ["minimize_lbfgs"]
+__all__ = ["minimize_lbfgs", "fd_hessian"]
 
 
-def _fd_hessian(value_grad, x, g):
+def fd_hessian(value_grad, x, g):
     """Forward differences of the exact gradient (``n`` calls), symmetrized; steps stay inside the bounds."""
     n = len(x)
     H = np.empty((n, n))
@@ -29,10 +30,15 @@ def _fd_hessian(value_grad, x, g):
     return 0.5 * (H + H.T)
 
 
+def _projected_max(g, x, lower) -> float:
+    return float(np.max(np.abs(np.where((x <= lower) & (g > 0), 0.0, g)), initial=0.0))
+
+
 def minimize_lbfgs(
     value_grad: Callable, x0, lower, *, gtol: float = 1e-6, max_iter: int = 1000, polish: int = 3
 ) -> Solution:
-    """Minimize ``f`` given ``value_grad(x) -> (f, grad)`` subject to ``x >= lower``."""
+    """Minimize ``f`` given ``value_grad(x) -> (f, grad)`` subject to ``x >= lower``. With ``polish=0`` the
+    L-BFGS-B result is returned as it is, without a Hessian (``hessian=None``)."""
     lower = np.asarray(lower, dtype=float)
     calls = [0]
 
@@ -48,7 +54,11 @@ def minimize_lbfgs(
         options={"maxiter": max_iter, "ftol": 1e-11, "gtol": gtol, "maxcor": 20},
     )
     x, f, g = res.x, float(res.fun), np.asarray(res.jac, dtype=float)
-    H = _fd_hessian(value_grad, x, g)
+    if not polish:  # the Hessian is left to whoever asks for it (fd_hessian)
+        message = str(res.message).lower().removeprefix("convergence: ")
+        return Solution(x, f, g, None, int(res.nit), calls[0], _projected_max(g, x, lower), np.nan,
+                        ("converged: " if res.success else "stopped: ") + message, x <= lower)
+    H = fd_hessian(value_grad, x, g)
     calls[0] += len(x)
     for _ in range(polish):  # projected Newton on the free variables, until the gradient stops shrinking
         free = ~((x <= lower) & (g > 0))
@@ -62,9 +72,8 @@ def minimize_lbfgs(
         if not (f_new <= f + 1e-10 * (1.0 + abs(f)) and np.max(np.abs(g_new[free])) < np.max(np.abs(g[free]))):
             break
         x, f, g = x_new, f_new, g_new
-    active = (x <= lower) & (g > 0)
-    free = ~active
-    grad_norm = float(np.max(np.abs(np.where(active, 0.0, g)), initial=0.0))
+    free = ~((x <= lower) & (g > 0))
+    grad_norm = _projected_max(g, x, lower)
     Hf = H[np.ix_(free, free)]
     min_eig = float(np.linalg.eigvalsh(Hf)[0]) if free.any() else np.inf
     if grad_norm < gtol:

@@ -18,8 +18,9 @@ __all__ = ["Solution", "minimize"]
 
 
 class Solution(NamedTuple):
-    """``x``: the minimizer; ``fun``; ``grad`` and ``hessian`` there; ``iterations``; ``grad_norm``: max |projected
-    gradient|; ``hessian_min_eig``: smallest eigenvalue of the Hessian on the free variables; ``status``:
+    """``x``: the minimizer; ``fun``; ``grad`` and ``hessian`` there (``None`` if the optimizer did not compute it);
+    ``iterations``; ``grad_norm``: max |projected gradient|; ``hessian_min_eig``: smallest eigenvalue of the
+    Hessian on the free variables (NaN when not computed); ``status``:
     ``"converged: ..."`` or the reason it stopped; ``at_bound``: which parameters sit on their bound."""
 
     x: np.ndarray

@@ -11,6 +11,7 @@ import pandas as pd
 from ..design import Design
 from ..objectives.lmm import LmmObjective
 from ..optim import Solution
+from ..optim.lbfgs import fd_hessian
 from .estimates import Estimates, conditional_variances, estimates
 from .summary import Summary, summarize
 
@@ -115,10 +116,19 @@ class LmmFit:
         return {t.factor: t.n_levels for t in self.design.terms}
 
     # ---------------------------------------------------------------------------------------- convergence
+    @cached_property
+    def hessian(self) -> np.ndarray:
+        """Hessian of the deviance in theta at the optimum: the optimizer's, or forward differences of the exact
+        gradient where the optimizer (L-BFGS-B) did not form it."""
+        s = self.solution
+        return s.hessian if s.hessian is not None else fd_hessian(self.objective.value_grad, s.x, s.grad)
+
     @property
     def optimizer(self) -> OptimizerInfo:
         s = self.solution
-        return OptimizerInfo(s.status, s.iterations, s.evaluations, s.grad_norm, s.hessian_min_eig)
+        free = ~(s.at_bound & (s.grad > 0))
+        min_eig = float(np.linalg.eigvalsh(self.hessian[np.ix_(free, free)])[0]) if free.any() else np.inf
+        return OptimizerInfo(s.status, s.iterations, s.evaluations, s.grad_norm, min_eig)
 
     @property
     def converged(self) -> bool:

@@ -101,7 +101,7 @@ def summarize(fit) -> Summary:
         body += ["", "Correlation of Fixed Effects:", _lower_triangle(corr)]
     opt = fit.optimizer
     notes = [
-        f"optimizer: {opt.status}; {opt.iterations} Newton iterations, max |gradient| {opt.max_grad:.2e}, "
+        f"optimizer: {opt.status}; {opt.iterations} iterations, max |gradient| {opt.max_grad:.2e}, "
         f"min Hessian eigenvalue {opt.hessian_min_eig:.3g}"
     ]
     if fit.singular:
