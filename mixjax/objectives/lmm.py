@@ -173,16 +173,16 @@ class LmmObjective(NamedTuple):
         return self.spec.layout
 
     def deviance(self, theta):
-        return deviance(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
+        return deviance(np.asarray(theta, dtype=np.float64), self.data, self.spec)
 
     def value_grad_hess(self, theta):
-        return value_grad_hess(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
+        return value_grad_hess(np.asarray(theta, dtype=np.float64), self.data, self.spec)
 
     def value_grad(self, theta):
-        return value_grad(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
+        return value_grad(np.asarray(theta, dtype=np.float64), self.data, self.spec)
 
     def factor(self, theta) -> Factor:
-        return factor(jnp.asarray(theta, dtype=jnp.float64), self.data, self.spec)
+        return factor(np.asarray(theta, dtype=np.float64), self.data, self.spec)
 
 
 def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None) -> LmmObjective:
@@ -197,9 +197,8 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
         p=design.p,
         reml=bool(reml),
     )
-    data = LmmData(
-        *(jnp.asarray(a) for a in (cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval)),
-        n=jnp.asarray(float(cp.n_obs)),
-        log_det_w=jnp.asarray(cp.log_det_w),
-    )
+    data = LmmData(*jax.device_put(  # one transfer for all arrays
+        (cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval, np.float64(cp.n_obs),
+         np.float64(cp.log_det_w))
+    ))
     return LmmObjective(data, spec, cp, design.theta_lower, design.theta_start, design.theta_names)

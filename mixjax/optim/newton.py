@@ -59,11 +59,13 @@ def _tr_step(g: np.ndarray, H: np.ndarray, radius: float) -> np.ndarray:
         tau = np.sqrt(max(radius**2 - d @ d, 0.0))
         return d + tau * Q[:, 0] * (-1.0 if Q[:, 0] @ g > 0 else 1.0)
     hi = lo + np.linalg.norm(g) / radius + abs(lam[-1])
-    for _ in range(100):  # bisection on the secular equation |d(mu)| = radius
+    for _ in range(100):  # bisection on the secular equation |d(mu)| = radius, to 1% of the radius
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if norm(mid) > radius else (lo, mid)
-        if hi - lo <= 1e-12 * hi:
+        size = norm(mid)
+        if abs(size - radius) <= 0.01 * radius:
+            hi = mid
             break
+        lo, hi = (mid, hi) if size > radius else (lo, mid)
     return -Q @ (gq / (lam + hi))
 
 
