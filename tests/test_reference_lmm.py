@@ -113,3 +113,20 @@ def test_weighted_fit_matches_lme4(rid):
         ours = {r_name(k): v for k, v in fit.fixef.items()}[name]
         assert abs(ours - value) <= 0.01 * ref["fixef_se"][name]
         assert {r_name(k): v for k, v in fit.fixef_se.items()}[name] == pytest.approx(ref["fixef_se"][name], rel=0.01)
+
+
+def test_crossed_model_with_a_vector_second_term_matches_lme4():
+    """(1 | s) + (1 + service | dept) on InstEval's first 5,000 rows (tests/reference/make_extra.R): the second
+    term has two columns, so the dense block is scaled by 2 x 2 blocks of Lambda. lme4 reports a singular fit."""
+    ref = load_reference("extra_insteval5000_slope_reml")
+    data = mixjax.datasets.load("InstEval").iloc[:5000]
+    design = mixjax.build_design(ref["formula"], data)
+    assert [t.group for t in design.terms] == ["s", "dept"] and design.terms[1].k == 2
+    objective = mixjax.make_lmm(design, reml=True)
+    theta = np.array(list(ref["theta"].values()))
+    assert float(objective.deviance(theta)) == pytest.approx(ref["deviance_or_REMLcrit"], rel=1e-8)
+    fit = mixjax.lmm(ref["formula"], data)
+    assert fit.loglik >= ref["logLik"] - 1e-4
+    for name, value in ref["fixef"].items():
+        ours = {r_name(k): v for k, v in fit.fixef.items()}[name]
+        assert abs(ours - value) <= 0.01 * ref["fixef_se"][name]

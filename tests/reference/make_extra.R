@@ -17,3 +17,10 @@ out <- function(id, m, formula, dataset, weights) {
 f <- "Reaction ~ Days + (Days | Subject)"
 out("extra_sleepstudy_weighted_reml", lmer(as.formula(f), sleep, weights = w, REML = TRUE), f, "sleepstudy", "1 + Days %% 3")
 out("extra_sleepstudy_weighted_ml", lmer(as.formula(f), sleep, weights = w, REML = FALSE), f, "sleepstudy", "1 + Days %% 3")
+
+# A crossed model whose second term has two columns (exercises the non-diagonal scaling of the dense block):
+# the first 5,000 rows of InstEval.
+ie <- read.csv("mixjax/datasets/data/InstEval.csv")[1:5000, ]
+for (col in c("s", "d", "service", "dept")) ie[[col]] <- factor(ie[[col]])
+f <- "y ~ service + (1 | s) + (1 + service | dept)"
+out("extra_insteval5000_slope_reml", lmer(as.formula(f), ie, REML = TRUE), f, "InstEval[1:5000]", NULL)
