@@ -154,22 +154,23 @@ def _required(parsed: ParsedFormula) -> tuple[set[str], set[str]]:
 
 
 def _drop_missing(data: pd.DataFrame, columns: list[str], weights) -> tuple[pd.DataFrame, np.ndarray | None, int]:
-    frame = data[columns]
-    keep = ~frame.isna().any(axis=1).to_numpy()
+    missing = {c: data[c].isna().to_numpy() for c in columns}
+    keep = ~np.logical_or.reduce(list(missing.values()))
     if weights is not None:
         keep &= ~np.isnan(weights)
     n_missing = int((~keep).sum())
-    if n_missing:
-        per = {c: int(frame[c].isna().sum()) for c in columns if frame[c].isna().any()}
-        detail = ", ".join(f"{c}: {k}" for c, k in per.items())
-        if weights is not None and np.isnan(weights).any():
-            detail += (", " if detail else "") + f"weights: {int(np.isnan(weights).sum())}"
-        warnings.warn(
-            f"dropped {n_missing} of {len(frame)} rows with missing values ({detail}), as lme4's na.omit.",
-            MixjaxWarning,
-            stacklevel=3,
-        )
-    frame = frame.loc[keep].reset_index(drop=True)
+    if not n_missing:  # nothing to drop: formulaic reads the model's columns from the caller's frame as it is
+        return data, weights, 0
+    per = {c: int(m.sum()) for c, m in missing.items() if m.any()}
+    detail = ", ".join(f"{c}: {k}" for c, k in per.items())
+    if weights is not None and np.isnan(weights).any():
+        detail += (", " if detail else "") + f"weights: {int(np.isnan(weights).sum())}"
+    warnings.warn(
+        f"dropped {n_missing} of {len(data)} rows with missing values ({detail}), as lme4's na.omit.",
+        MixjaxWarning,
+        stacklevel=3,
+    )
+    frame = data.loc[keep, columns].reset_index(drop=True)
     return frame, (None if weights is None else weights[keep]), n_missing
 
 
@@ -244,9 +245,10 @@ def _fixed(parsed: ParsedFormula, frame: pd.DataFrame):
             "(is it a factor or text?). Convert it to numbers first."
         )
     xnames = tuple(map(str, mm.rhs.columns))
+    X = _dense(mm.rhs)
     _check_matrix_finite(lhs, (parsed.response,), "response")
-    _check_matrix_finite(_dense(mm.rhs), xnames, "fixed-effects")
-    return lhs[:, 0], mm.rhs, xnames
+    _check_matrix_finite(X, xnames, "fixed-effects")
+    return lhs[:, 0], X, mm.rhs.model_spec, xnames
 
 
 def _check_response(parsed: ParsedFormula, data: pd.DataFrame) -> None:
@@ -319,8 +321,9 @@ def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame) -> list[ReTerm]:
         codes, levels = _grouping(frame, term.factors, term.group)
         for mm in matrices:
             cnames = tuple(map(str, mm.columns))
-            _check_matrix_finite(_dense(mm), cnames, f"random-effects term {label}")
-            terms.append(ReTerm(term.group, term.group, codes, levels, _dense(mm), cnames, mm.model_spec))
+            Z = _dense(mm)
+            _check_matrix_finite(Z, cnames, f"random-effects term {label}")
+            terms.append(ReTerm(term.group, term.group, codes, levels, Z, cnames, mm.model_spec))
     return terms
 
 
@@ -395,8 +398,8 @@ def build(formula: str, data: pd.DataFrame, weights=None) -> Design:
             f"at least one of {', '.join(columns)}{' or the weights' if w is not None else ''}. Fill in or remove "
             "the mostly missing column(s)."
         )
-    y, fixed_mm, xnames = _fixed(parsed, frame)
-    X, xnames, aliased = _drop_aliased(_dense(fixed_mm), xnames)
+    y, X, fixed_spec, xnames = _fixed(parsed, frame)
+    X, xnames, aliased = _drop_aliased(X, xnames)
     terms = _random_terms(parsed, frame)
     _check_levels(terms, len(frame))
     terms = _unique_group_names(_lme4_order(terms))
@@ -408,7 +411,7 @@ def build(formula: str, data: pd.DataFrame, weights=None) -> Design:
         xnames=xnames,
         terms=tuple(terms),
         weights=np.ones(len(frame)) if w is None else w,
-        fixed_spec=fixed_mm.model_spec,
+        fixed_spec=fixed_spec,
         aliased=aliased,
         n_missing=n_missing,
     )
