@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import minimize as scipy_minimize
 
 from .newton import Solution
 
@@ -39,6 +38,8 @@ def minimize_lbfgs(
 ) -> Solution:
     """Minimize ``f`` given ``value_grad(x) -> (f, grad)`` subject to ``x >= lower``. With ``polish=0`` the
     L-BFGS-B result is returned as it is, without a Hessian (``hessian=None``)."""
+    from scipy.optimize import minimize as scipy_minimize  # here: importing scipy.optimize costs 0.2 s
+
     lower = np.asarray(lower, dtype=float)
     calls = [0]
 
