@@ -43,5 +43,9 @@ class Unstructured:
 
     def factor(self, theta_t):
         """theta_t (n_theta,) -> T (k, k), differentiable (works on numpy and jax arrays)."""
+        if self.k == 1:
+            return jnp.reshape(theta_t, (1, 1))
         rows, cols = self.index
-        return jnp.zeros((self.k, self.k), dtype=jnp.result_type(theta_t)).at[rows, cols].set(theta_t)
+        position = np.zeros((self.k, self.k), dtype=int)
+        position[rows, cols] = np.arange(self.n_theta)
+        return jnp.where(np.tril(np.ones((self.k, self.k), dtype=bool)), jnp.asarray(theta_t)[position], 0.0)
