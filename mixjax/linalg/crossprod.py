@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from ..design import Design
 
-__all__ = ["CrossProducts", "crossproducts", "rest_layout"]
+__all__ = ["CrossProducts", "crossproducts", "rest_layout", "term_matrix"]
 
 
 class CrossProducts(NamedTuple):
@@ -45,7 +45,7 @@ def rest_layout(design: Design) -> list[tuple[int, int, int]]:
     return out
 
 
-def _term_matrix(codes: np.ndarray, Z: np.ndarray, n_levels: int) -> sp.csr_matrix:
+def term_matrix(codes: np.ndarray, Z: np.ndarray, n_levels: int) -> sp.csr_matrix:
     """Sparse ``n x (n_levels * k)`` indicator-times-columns matrix of one term."""
     n, k = Z.shape
     rows = np.repeat(np.arange(n), k)
@@ -85,7 +85,7 @@ def crossproducts(design: Design) -> CrossProducts:
         eg = ej = pg = ptarget = np.zeros(0, dtype=np.int32)
         ev, pval = np.zeros((0, k1)), np.zeros((0, k1, k1))
     else:
-        Zr = sp.hstack([_term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]], format="csr")
+        Zr = sp.hstack([term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]], format="csr")
         wZr = sp.csr_matrix(Zr.multiply(w[:, None]))
         qr = Zr.shape[1]
         if qr * qr >= 2**31:

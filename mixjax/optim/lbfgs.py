@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .newton import Solution
+from .newton import Solution, projected_max
 
 __all__ = ["minimize_lbfgs", "fd_hessian"]
 
@@ -27,10 +27,6 @@ def fd_hessian(value_grad, x, g):
         up[i] += h
         H[:, i] = (np.asarray(value_grad(up)[1]) - g) / h
     return 0.5 * (H + H.T)
-
-
-def _projected_max(g, x, lower) -> float:
-    return float(np.max(np.abs(np.where((x <= lower) & (g > 0), 0.0, g)), initial=0.0))
 
 
 def minimize_lbfgs(
@@ -57,7 +53,7 @@ def minimize_lbfgs(
     x, f, g = res.x, float(res.fun), np.asarray(res.jac, dtype=float)
     if not polish:  # the Hessian is left to whoever asks for it (fd_hessian)
         message = str(res.message).lower().removeprefix("convergence: ")
-        return Solution(x, f, g, None, int(res.nit), calls[0], _projected_max(g, x, lower), np.nan,
+        return Solution(x, f, g, None, int(res.nit), calls[0], projected_max(g, x, lower), np.nan,
                         ("converged: " if res.success else "stopped: ") + message, x <= lower)
     H = fd_hessian(value_grad, x, g)
     calls[0] += len(x)
@@ -74,7 +70,7 @@ def minimize_lbfgs(
             break
         x, f, g = x_new, f_new, g_new
     free = ~((x <= lower) & (g > 0))
-    grad_norm = _projected_max(g, x, lower)
+    grad_norm = projected_max(g, x, lower)
     Hf = H[np.ix_(free, free)]
     min_eig = float(np.linalg.eigvalsh(Hf)[0]) if free.any() else np.inf
     if grad_norm < gtol:

@@ -39,6 +39,11 @@ class Solution(NamedTuple):
         return self.status.startswith("converged")
 
 
+def projected_max(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> float:
+    """Largest |gradient| over the variables not held at their bound (those at the bound pushing outward)."""
+    return float(np.max(np.abs(np.where((x <= lower) & (g > 0), 0.0, g)), initial=0.0))
+
+
 def _evaluate(vgh, x):
     f, g, H = vgh(x)
     return float(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float)
@@ -88,12 +93,10 @@ def minimize(
     status = f"stopped: {max_iter} iterations without convergence"
     it = 0
     for it in range(1, max_iter + 1):
-        active = (x <= lower) & (g > 0)
-        free = ~active
-        pg = np.where(active, 0.0, g)
+        free = ~((x <= lower) & (g > 0))
         Hf = H[np.ix_(free, free)]
         min_eig = float(np.linalg.eigvalsh(Hf)[0]) if free.any() else np.inf
-        if np.max(np.abs(pg), initial=0.0) < gtol:
+        if projected_max(g, x, lower) < gtol:
             status = "converged: gradient below tolerance"
             break
         if min_eig > 0:
@@ -121,7 +124,6 @@ def minimize(
                 "stopped: the trust region collapsed without a decrease"
             )
             break
-    active = (x <= lower) & (g > 0)
     return Solution(
         x=x,
         fun=f,
@@ -129,7 +131,7 @@ def minimize(
         hessian=H,
         iterations=it,
         evaluations=evaluations,
-        grad_norm=float(np.max(np.abs(np.where(active, 0.0, g)), initial=0.0)),
+        grad_norm=projected_max(g, x, lower),
         hessian_min_eig=min_eig,
         status=status,
         at_bound=x <= lower,

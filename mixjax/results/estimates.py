@@ -14,9 +14,10 @@ import scipy.sparse as sp
 from scipy.linalg import solve_triangular
 
 from ..design import Design
+from ..linalg.crossprod import term_matrix
 from ..objectives.lmm import LmmObjective
 
-__all__ = ["Estimates", "estimates", "conditional_variances"]
+__all__ = ["Estimates", "estimates", "conditional_variances", "covariance_parts"]
 
 
 class Estimates(NamedTuple):
@@ -52,14 +53,16 @@ def estimates(obj: LmmObjective, design: Design, theta: np.ndarray) -> Estimates
 
 def _z_matrix(design: Design, T: tuple) -> sp.csr_matrix:
     """``Z Lambda`` as a sparse matrix (n x q)."""
-    blocks = []
-    for term, Tt in zip(design.terms, T):
-        n, k = term.Z.shape
-        ZT = term.Z @ Tt
-        rows = np.repeat(np.arange(n), k)
-        cols = (term.codes[:, None] * k + np.arange(k)[None, :]).ravel()
-        blocks.append(sp.csr_matrix((ZT.ravel(), (rows, cols)), shape=(n, term.n_levels * k)))
-    return sp.hstack(blocks, format="csr")
+    return sp.hstack([term_matrix(t.codes, t.Z @ Tt, t.n_levels) for t, Tt in zip(design.terms, T)], format="csr")
+
+
+def covariance_parts(sigma: float, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A term's random-effects covariance ``sigma^2 T T'``, its SDs and its correlations (NaN where an SD is 0)."""
+    cov = sigma**2 * T @ T.T
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(np.outer(sd, sd) > 0, cov / np.outer(sd, sd), np.nan)
+    return cov, sd, corr
 
 
 def conditional_variances(design: Design, est: Estimates, max_dense: int = 6000) -> tuple:

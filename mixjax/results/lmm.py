@@ -12,7 +12,7 @@ from ..design import Design
 from ..objectives.lmm import LmmObjective
 from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
-from .estimates import Estimates, conditional_variances, estimates
+from .estimates import Estimates, conditional_variances, covariance_parts, estimates
 from .summary import Summary, summarize
 
 __all__ = ["LmmFit", "OptimizerInfo", "SINGULAR_TOL"]
@@ -75,13 +75,10 @@ class LmmFit:
         """One row per variance and per correlation, then ``Residual``: R's ``as.data.frame(VarCorr(m))``."""
         rows = []
         for term, T in zip(self.design.terms, self._est.T):
-            cov = self.sigma**2 * T @ T.T
-            sd = np.sqrt(np.diag(cov))
+            cov, sd, corr = covariance_parts(self.sigma, T)
             rows += [(term.group, c, None, cov[i, i], sd[i]) for i, c in enumerate(term.cnames)]
-            for j in range(term.k):
-                for i in range(j + 1, term.k):
-                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                    rows.append((term.group, term.cnames[j], term.cnames[i], cov[i, j], corr))
+            rows += [(term.group, term.cnames[j], term.cnames[i], cov[i, j], corr[i, j])
+                     for j in range(term.k) for i in range(j + 1, term.k)]
         rows.append(("Residual", None, None, self.sigma**2, self.sigma))
         return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .estimates import covariance_parts
+
 __all__ = ["Summary", "summarize"]
 
 
@@ -44,11 +46,9 @@ class Summary:
 def _random_table(fit) -> pd.DataFrame:
     rows = []
     for term, T in zip(fit.design.terms, fit._est.T):
-        cov = fit.sigma**2 * T @ T.T
-        sd = np.sqrt(np.diag(cov))
+        cov, sd, corr = covariance_parts(fit.sigma, T)
         for i, name in enumerate(term.cnames):
-            corr = [cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan for j in range(i)]
-            rows.append((term.group if i == 0 else "", name, cov[i, i], sd[i], corr))
+            rows.append((term.group if i == 0 else "", name, cov[i, i], sd[i], list(corr[i, :i])))
     rows.append(("Residual", "", fit.sigma**2, fit.sigma, []))
     width = max((len(r[4]) for r in rows), default=0)
     table = pd.DataFrame(
