@@ -1,32 +1,39 @@
 """mixjax: mixed-effects models with JAX, in lme4's formula syntax.
 
 Stages (each public, as lme4's lFormula -> mkLmerDevfun -> optimizeLmer -> mkMerMod):
-``parse_formula`` -> ``build_design`` -> ``make_lmm`` -> ``minimize`` -> ``LmmFit``; ``lmm()`` composes them.
+``parse_formula`` -> ``build_design`` -> ``make_lmm`` / ``make_glmm`` -> ``minimize`` -> ``LmmFit`` / ``GlmmFit``;
+``lmm()`` and ``glmm()`` compose them.
 """
 from . import _config  # noqa: F401  (float64, persistent compilation cache)
 from . import datasets
-from .api import lmm
+from . import families
+from .api import glmm, lmm
 from .design import Design, MixjaxWarning, ReTerm
 from .design import build as build_design
 from .formula import parse as parse_formula
-from .objectives import LmmObjective, make_lmm
+from .objectives import GlmmObjective, LmmObjective, make_glmm, make_lmm
 from .optim import Solution, minimize
-from .results import LmmFit, OptimizerInfo, Summary
+from .results import GlmmFit, LmmFit, OptimizerInfo, Summary
 
 __version__ = "0.1.0"
 
 __all__ = [
     "lmm",
+    "glmm",
     "datasets",
+    "families",
     "parse_formula",
     "build_design",
     "make_lmm",
+    "make_glmm",
     "minimize",
     "Design",
     "ReTerm",
     "LmmObjective",
+    "GlmmObjective",
     "Solution",
     "LmmFit",
+    "GlmmFit",
     "OptimizerInfo",
     "Summary",
     "MixjaxWarning",

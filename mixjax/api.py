@@ -1,45 +1,50 @@
 """The public entry points: short compositions of parse -> design -> objective -> optimize -> result."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
 
+from . import families
 from .design import Design, MixjaxWarning, build
+from .families.separation import separated_columns
+from .formula import parse
+from .objectives.glmm import make_glmm
 from .objectives.lmm import make_lmm
 from .optim import minimize
 from .optim.lbfgs import minimize_lbfgs
-from .results import LmmFit
+from .results import GlmmFit, LmmFit
 from .start import moment_start
 
-__all__ = ["lmm"]
+__all__ = ["lmm", "glmm"]
+
+MAX_QUADRATURE_NODES = 10_000  # nagq ** k
 
 DENSE_NEWTON_MAX = 64  # largest dense Schur block (rest columns) for which the exact autodiff Hessian is cheap
 
 
-def _start(design: Design, start) -> np.ndarray:
+def _start(start, names: list, default: np.ndarray, lower: np.ndarray, what: str = "theta") -> np.ndarray:
+    """Start values given as an array or as a dict by name (the others keep their defaults), checked."""
     if start is None:
-        return design.theta_start
+        return default
     if isinstance(start, dict):
-        unknown = set(start) - set(design.theta_names)
+        unknown = set(start) - set(names)
         if unknown:
             raise ValueError(
-                f"start has unknown theta name(s) {', '.join(sorted(unknown))}; the names are "
-                f"{', '.join(design.theta_names)}."
+                f"start has unknown {what} name(s) {', '.join(sorted(unknown))}; the names are {', '.join(names)}."
             )
-        start = [start.get(n, s) for n, s in zip(design.theta_names, design.theta_start)]
-    theta = np.asarray(start, dtype=float).ravel()
-    if theta.shape != (design.n_theta,):
-        raise ValueError(
-            f"start must have {design.n_theta} theta values ({', '.join(design.theta_names)}), got {theta.size}."
-        )
-    bad = ~np.isfinite(theta) | (theta < design.theta_lower)
+        start = [start.get(n, s) for n, s in zip(names, default)]
+    x = np.asarray(start, dtype=float).ravel()
+    if x.shape != (len(names),):
+        raise ValueError(f"start must have {len(names)} {what} values ({', '.join(names)}), got {x.size}.")
+    bad = ~np.isfinite(x) | (x < lower)
     if bad.any():
-        names = [n for n, b in zip(design.theta_names, bad) if b]
+        bad_names = [n for n, b in zip(names, bad) if b]
         raise ValueError(
-            f"start values must be finite, with standard-deviation (diagonal) entries >= 0; bad: {', '.join(names)}."
+            f"start values must be finite, with standard-deviation (diagonal) entries >= 0; bad: {', '.join(bad_names)}."
         )
-    return theta
+    return x
 
 
 def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> LmmFit:
@@ -54,7 +59,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     gradient, is then formed only when asked for (``fit.hessian``, ``fit.optimizer``).
     """
     design = build(formula, data, weights=weights)
-    theta0 = _start(design, start)
+    theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     objective = make_lmm(design, reml=reml)
     if objective.spec.nr <= DENSE_NEWTON_MAX:
         solution = minimize(objective.value_grad_hess, theta0, objective.lower)
@@ -62,6 +67,68 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
         theta0 = moment_start(design) if start is None else theta0
         solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower, polish=0)
     fit = LmmFit(design, objective, solution)
+    if not solution.converged:
+        warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)
+    if fit.singular:
+        warnings.warn("boundary (singular) fit: see fit.theta and fit.varcorr", MixjaxWarning, stacklevel=2)
+    return fit
+
+
+def _check_nagq(nagq, formula: str) -> int:
+    """``nagq`` must be a positive integer; above 1 only with a single random-effects term."""
+    if isinstance(nagq, bool) or not isinstance(nagq, (int, np.integer)) or nagq < 1:
+        raise ValueError(f"nagq must be a positive integer (1 = Laplace), got {nagq!r}.")
+    if nagq > 1:
+        random = parse(formula).random
+        if len(random) > 1 or random[0].split:
+            raise ValueError(
+                f"nagq={nagq} (adaptive quadrature) needs a single random-effects term, but {formula!r} has "
+                f"{len(random) if len(random) > 1 else 'an uncorrelated (||) set of'} terms: with crossed or nested "
+                "grouping factors the integral does not factor into one low-dimensional integral per group. Use "
+                "nagq=1 (Laplace), or one correlated term (x | g)."
+            )
+    return int(nagq)
+
+
+def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
+         start=None) -> GlmmFit:
+    """Fit a generalized linear mixed model with lme4's formula syntax.
+
+    ``family``: one of ``mixjax.families.FAMILIES`` (binomial, poisson, nbinom2, nbinom1, gaussian, gamma,
+    inverse_gaussian, ordinal); ``link``: one of the family's links (default R's); ``nagq``: 1 for Laplace, more
+    for adaptive Gauss-Hermite quadrature with ``nagq`` points per random-effect dimension (one random-effects
+    term only); ``weights``: prior weights (binomial: the number of trials of a proportion response);
+    ``offset``: added to the linear predictor, as are ``offset(...)`` terms of the formula; ``start``: values of
+    ``psi = [theta, beta, family parameters]`` (array, or dict by name as ``fit.objective.names``).
+    ``-log L`` (the true marginal log-likelihood, every constant included) is minimized by trust-region Newton
+    with its exact gradient and Hessian.
+    """
+    fam = families.get(family, link)
+    nagq = _check_nagq(nagq, formula)
+    design = build(formula, data, weights=weights, offset=offset, glmm=True)
+    k = design.terms[0].k
+    if nagq ** k > MAX_QUADRATURE_NODES:
+        raise ValueError(
+            f"nagq={nagq} with {k} random effects per level needs {nagq}^{k} = {nagq ** k} quadrature points per "
+            f"level, more than {MAX_QUADRATURE_NODES}; use a smaller nagq."
+        )
+    resp = fam.response(design.y, design.weights, design.response_levels, design.parsed.response)
+    if not fam.has_intercept:  # ordinal: the cutpoints take the intercept's place
+        keep = [i for i, n in enumerate(design.xnames) if n != "Intercept"]
+        design = dataclasses.replace(design, X=design.X[:, keep], xnames=tuple(design.xnames[i] for i in keep))
+    if fam.name == "binomial":
+        for name in separated_columns(design.X, design.xnames, resp.y, resp.trials):
+            warnings.warn(
+                f"complete separation: fixed-effect column {name!r} predicts the response perfectly, so its "
+                "estimate runs off towards infinity and its standard error is meaningless. Drop or merge it, or "
+                "use a penalized (Bayesian) fit.",
+                MixjaxWarning,
+                stacklevel=2,
+            )
+    objective = make_glmm(design, fam, resp, nagq)
+    psi0 = _start(start, objective.names, objective.start, objective.lower, what="parameter")
+    solution = minimize(objective.value_grad_hess, psi0, objective.lower)
+    fit = GlmmFit(design, objective, solution)
     if not solution.converged:
         warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)
     if fit.singular:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,6 +25,7 @@ from formulaic.utils.variables import get_required_variables
 
 from .covariance import Unstructured
 from .formula import ParsedFormula, parse
+from .formula.bars import _top_level_split
 
 __all__ = ["ReTerm", "Design", "build", "MixjaxWarning"]
 
@@ -60,8 +62,9 @@ class ReTerm:
 
 @dataclass(frozen=True, eq=False)
 class Design:
-    """Everything a fit needs, as numpy arrays: ``y`` (n,), ``X`` (n, p), ``weights`` (n,) and ``offset`` (n,),
-    ``terms`` (ordered by number of levels, largest first)."""
+    """Everything a fit needs, as numpy arrays: ``y`` (n,) (``(n, 2)`` for ``cbind(successes, failures)``; level
+    codes 0..K-1 for a categorical response, whose labels are ``response_levels``), ``X`` (n, p), ``weights``
+    (n,), ``offset`` (n,) or None, ``terms`` (ordered by number of levels, largest first)."""
 
     formula: str
     parsed: ParsedFormula
@@ -73,6 +76,8 @@ class Design:
     fixed_spec: object = field(repr=False, default=None)
     aliased: tuple[str, ...] = ()
     n_missing: int = 0
+    offset: np.ndarray | None = None
+    response_levels: tuple[str, ...] = ()
 
     @property
     def n_obs(self) -> int:
@@ -142,6 +147,7 @@ def _required(parsed: ParsedFormula) -> tuple[set[str], set[str]]:
     """(numeric-or-factor variables of the model, grouping factors)."""
     pieces = [(f"fixed-effects formula {parsed.fixed!r}", parsed.fixed)]
     pieces += [(f"random-effects term ({t.expr} {'||' if t.split else '|'} {t.group})", t.expr) for t in parsed.random]
+    pieces += [(f"offset({e})", f"I({e}) ~ 1") for e in parsed.offsets]
     variables: set[str] = set()
     for what, text in pieces:
         try:
@@ -153,14 +159,15 @@ def _required(parsed: ParsedFormula) -> tuple[set[str], set[str]]:
     return variables, groups
 
 
-def _drop_missing(data: pd.DataFrame, columns: list[str], weights) -> tuple[pd.DataFrame, np.ndarray | None, int]:
+def _drop_missing(data: pd.DataFrame, columns: list[str], weights, offset=None):
+    """(frame, weights, offset, number of rows dropped)."""
     missing = {c: data[c].isna().to_numpy() for c in columns}
     keep = ~np.logical_or.reduce(list(missing.values()))
     if weights is not None:
         keep &= ~np.isnan(weights)
     n_missing = int((~keep).sum())
     if not n_missing:  # nothing to drop: formulaic reads the model's columns from the caller's frame as it is
-        return data, weights, 0
+        return data, weights, offset, 0
     per = {c: int(m.sum()) for c, m in missing.items() if m.any()}
     detail = ", ".join(f"{c}: {k}" for c, k in per.items())
     if weights is not None and np.isnan(weights).any():
@@ -171,7 +178,7 @@ def _drop_missing(data: pd.DataFrame, columns: list[str], weights) -> tuple[pd.D
         stacklevel=3,
     )
     frame = data.loc[keep, columns].reset_index(drop=True)
-    return frame, (None if weights is None else weights[keep]), n_missing
+    return frame, (None if weights is None else weights[keep]), (None if offset is None else offset[keep]), n_missing
 
 
 def _check_finite(data: pd.DataFrame, columns: list[str]) -> None:
@@ -188,18 +195,33 @@ def _check_finite(data: pd.DataFrame, columns: list[str]) -> None:
                 )
 
 
-def _resolve_weights(weights, data: pd.DataFrame) -> np.ndarray | None:
-    if weights is None:
+def _per_row(values, data: pd.DataFrame, what: str) -> np.ndarray | None:
+    """An argument given as a column name or as one number per row, as floats."""
+    if values is None:
         return None
-    if isinstance(weights, str):
-        _check_columns({weights}, data, f"weights={weights!r}")
-        weights = data[weights]
+    if isinstance(values, str):
+        _check_columns({values}, data, f"{what}={values!r}")
+        values = data[values]
     try:
-        w = np.array(weights, dtype=float)
+        out = np.array(values, dtype=float)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"weights must be numbers (one positive value per row of the data): {err}") from err
-    if w.shape != (len(data),):
-        raise ValueError(f"weights must have one value per row of the data ({len(data)}), got shape {w.shape}.")
+        raise ValueError(f"{what} must be numbers (one value per row of the data): {err}") from err
+    if out.shape != (len(data),):
+        raise ValueError(f"{what} must have one value per row of the data ({len(data)}), got shape {out.shape}.")
+    return out
+
+
+def _resolve_offset(offset, data: pd.DataFrame) -> np.ndarray | None:
+    out = _per_row(offset, data, "offset")
+    if out is not None and not np.all(np.isfinite(out)):
+        raise ValueError(f"offset has {int((~np.isfinite(out)).sum())} missing or infinite value(s); fix them first.")
+    return out
+
+
+def _resolve_weights(weights, data: pd.DataFrame) -> np.ndarray | None:
+    w = _per_row(weights, data, "weights")
+    if w is None:
+        return None
     bad = ~np.isnan(w) & ~(np.isfinite(w) & (w > 0))
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
@@ -228,7 +250,19 @@ def _check_matrix_finite(values: np.ndarray, names: tuple[str, ...], what: str) 
         )
 
 
-def _fixed(parsed: ParsedFormula, frame: pd.DataFrame):
+def _fixed(parsed: ParsedFormula, frame: pd.DataFrame, categorical: bool = False):
+    """(y, X, fixed spec, column names). ``categorical``: the response is a factor column, returned as codes."""
+    if categorical:
+        y, levels = _response_codes(frame[parsed.response])
+        rhs = parsed.fixed.split("~", 1)[1]
+        try:
+            mm = model_matrix(_formula(rhs), frame, na_action="raise")
+        except Exception as err:
+            raise ValueError(f"cannot build the fixed effects of {parsed.fixed!r}: {err}") from err
+        X = _dense(mm)
+        xnames = tuple(map(str, mm.columns))
+        _check_matrix_finite(X, xnames, "fixed-effects")
+        return y, X, mm.model_spec, xnames, levels
     try:
         mm = model_matrix(_formula(parsed.fixed), frame, na_action="raise")
     except Exception as err:
@@ -239,19 +273,66 @@ def _fixed(parsed: ParsedFormula, frame: pd.DataFrame):
             f"cannot build the fixed effects of {parsed.fixed!r}: {first_line.rstrip('.')}{hint}."
         ) from err
     lhs = _dense(mm.lhs)
-    if lhs.ndim != 2 or lhs.shape[1] != 1:
+    if parsed.response.startswith("cbind(") and lhs.ndim == 2 and lhs.shape[1] == 2:
+        pass
+    elif lhs.ndim != 2 or lhs.shape[1] != 1:
         raise ValueError(
             f"response {parsed.response!r} must be one numeric column; it expands to {lhs.shape[1]} columns "
             "(is it a factor or text?). Convert it to numbers first."
         )
     xnames = tuple(map(str, mm.rhs.columns))
     X = _dense(mm.rhs)
-    _check_matrix_finite(lhs, (parsed.response,), "response")
+    _check_matrix_finite(lhs, (parsed.response,) * lhs.shape[1], "response")
     _check_matrix_finite(X, xnames, "fixed-effects")
-    return lhs[:, 0], X, mm.rhs.model_spec, xnames
+    return (lhs[:, 0] if lhs.shape[1] == 1 else lhs), X, mm.rhs.model_spec, xnames, ()
+
+
+def _response_codes(col: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A factor, text or boolean response as level codes (R's level order for categoricals)."""
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=float), ("FALSE", "TRUE")
+    cat = col.array if isinstance(col.dtype, pd.CategoricalDtype) else pd.Categorical(col)
+    cat = cat.remove_unused_categories()
+    return np.asarray(cat.codes, dtype=float), tuple(map(str, cat.categories))
+
+
+def _glmm_response(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[ParsedFormula, bool]:
+    """lme4's ``cbind(successes, failures)`` becomes a two-column formulaic response ``I(a) + I(b)``; a plain
+    factor, text or boolean column is read as categories. Returns (formula, categorical)."""
+    m = re.match(r"^cbind\((.*)\)$", parsed.response, re.DOTALL)
+    if m:
+        args = [a.strip() for a in _top_level_split(m.group(1), ",")]
+        if len(args) != 2 or not all(args):
+            raise ValueError(
+                f"response {parsed.response!r}: cbind takes two columns, cbind(successes, failures)."
+            )
+        lhs = f"I({args[0]}) + I({args[1]})"
+        return parsed._replace(fixed=f"{lhs} ~ {parsed.fixed.split('~', 1)[1].strip()}"), False
+    col = data[parsed.response] if parsed.response in data.columns else None
+    categorical = col is not None and (
+        not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+    )
+    return parsed, categorical
+
+
+def _offsets(parsed: ParsedFormula, frame: pd.DataFrame, offset) -> np.ndarray | None:
+    """Sum of the formula's ``offset(...)`` terms and the ``offset=`` argument (None when there is neither)."""
+    total = None if offset is None else offset
+    for expr in parsed.offsets:
+        try:
+            values = _dense(model_matrix(_formula(f"I({expr}) ~ 1"), frame, na_action="raise").lhs)[:, 0]
+        except Exception as err:
+            raise ValueError(f"cannot evaluate offset({expr}): {err}") from err
+        _check_matrix_finite(values[:, None], (f"offset({expr})",), "offset")
+        total = values if total is None else total + values
+    return total
 
 
 def _check_response(parsed: ParsedFormula, data: pd.DataFrame) -> None:
+    if parsed.response.startswith("cbind("):
+        raise ValueError(
+            f"response {parsed.response!r} is a binomial response; fit it with mixjax.glmm(..., family='binomial')."
+        )
     if parsed.response in data.columns:
         col = data[parsed.response]
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
@@ -373,8 +454,10 @@ def _unique_group_names(terms: list[ReTerm]) -> list[ReTerm]:
     return out
 
 
-def build(formula: str, data: pd.DataFrame, weights=None) -> Design:
-    """Validate the input and build the Design. See the module docstring."""
+def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False) -> Design:
+    """Validate the input and build the Design. See the module docstring. ``glmm``: the response may be a factor
+    (codes), text, boolean or ``cbind(successes, failures)``, and offsets (``offset(...)`` terms, ``offset=``,
+    a column name or one number per row) are allowed."""
     parsed = parse(formula)
     if not parsed.random:
         raise ValueError(
@@ -384,21 +467,31 @@ def build(formula: str, data: pd.DataFrame, weights=None) -> Design:
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     if len(data) == 0:
         raise ValueError("data has no rows (0 observations); pass a DataFrame with the observations to fit.")
+    if glmm:
+        parsed, categorical = _glmm_response(parsed, data)
+    else:
+        categorical = False
+        _check_response(parsed, data)
+        if parsed.offsets or offset is not None:
+            raise ValueError(
+                "offsets (offset(...) in the formula or offset=) are supported by mixjax.glmm; for a linear mixed "
+                "model subtract the offset from the response instead."
+            )
     variables, groups = _required(parsed)
     variables = {v for v in variables if v in data.columns or not hasattr(builtins, v)}  # abs(x), x.astype(float)
     _check_columns(variables | groups, data, formula)
-    _check_response(parsed, data)
     w = _resolve_weights(weights, data)
+    off = _resolve_offset(offset, data)
     columns = sorted(variables | groups)
     _check_finite(data, sorted(variables))
-    frame, w, n_missing = _drop_missing(data, columns, w)
+    frame, w, off, n_missing = _drop_missing(data, columns, w, off)
     if len(frame) == 0:
         raise ValueError(
             f"no rows left after dropping missing values: every one of the {len(data)} rows has a missing value in "
             f"at least one of {', '.join(columns)}{' or the weights' if w is not None else ''}. Fill in or remove "
             "the mostly missing column(s)."
         )
-    y, X, fixed_spec, xnames = _fixed(parsed, frame)
+    y, X, fixed_spec, xnames, levels = _fixed(parsed, frame, categorical)
     X, xnames, aliased = _drop_aliased(X, xnames)
     terms = _random_terms(parsed, frame)
     _check_levels(terms, len(frame))
@@ -414,4 +507,6 @@ def build(formula: str, data: pd.DataFrame, weights=None) -> Design:
         fixed_spec=fixed_spec,
         aliased=aliased,
         n_missing=n_missing,
+        offset=_offsets(parsed, frame, off),
+        response_levels=levels,
     )

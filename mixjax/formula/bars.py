@@ -36,11 +36,13 @@ class RandomTerm(NamedTuple):
 
 class ParsedFormula(NamedTuple):
     """``response``: the left-hand side; ``fixed``: a formulaic formula for the fixed effects;
-    ``random``: the random terms in the order written (nesting already expanded)."""
+    ``random``: the random terms in the order written (nesting already expanded); ``offsets``: the expressions
+    of ``offset(...)`` terms, taken out of the fixed part."""
 
     response: str
     fixed: str
     random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...] = ()
 
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
@@ -128,8 +130,12 @@ def _expand_group(group: str, original: str) -> list[str]:
     return out[::-1]
 
 
-def _clean_fixed(rest: str) -> str:
-    """Drop the placeholders left by removed bar terms and the '+' signs around them."""
+_OFFSET = re.compile(r"^offset\((.*)\)$", re.DOTALL)
+
+
+def _clean_fixed(rest: str) -> tuple[str, tuple[str, ...]]:
+    """Drop the placeholders left by removed bar terms and the '+' signs around them; take out ``offset(...)``
+    terms. Returns (fixed right-hand side, offset expressions)."""
     terms = [t.strip() for t in _top_level_split(rest, "+")]
     terms = [t for t in terms if t and t != "\0"]
     if any("\0" in t for t in terms):
@@ -137,7 +143,9 @@ def _clean_fixed(rest: str) -> str:
             "random-effects terms must be added to the fixed part with '+', as in y ~ x + (1 | g); "
             f"found one combined with another operator in {rest.replace(chr(0), '(...|...)')!r}."
         )
-    return " + ".join(terms) if terms else "1"
+    offsets = tuple(m.group(1).strip() for t in terms if (m := _OFFSET.match(t)))
+    terms = [t for t in terms if not _OFFSET.match(t)]
+    return (" + ".join(terms) if terms else "1"), offsets
 
 
 def parse(formula: str) -> ParsedFormula:
@@ -183,4 +191,5 @@ def parse(formula: str) -> ParsedFormula:
             )
         for name in _expand_group(group, original):
             terms.append(RandomTerm(expr, name, double))
-    return ParsedFormula(response, f"{response} ~ {_clean_fixed(rest)}", tuple(terms))
+    fixed, offsets = _clean_fixed(rest)
+    return ParsedFormula(response, f"{response} ~ {fixed}", tuple(terms), offsets)

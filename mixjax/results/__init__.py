@@ -1,5 +1,6 @@
 """Fit results: estimates, tables, predictions."""
+from .glmm import GlmmFit
 from .lmm import LmmFit, OptimizerInfo
 from .summary import Summary
 
-__all__ = ["LmmFit", "OptimizerInfo", "Summary"]
+__all__ = ["LmmFit", "GlmmFit", "OptimizerInfo", "Summary"]

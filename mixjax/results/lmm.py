@@ -12,12 +12,11 @@ from ..design import Design
 from ..objectives.lmm import LmmObjective
 from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
+from .base import MixedFit
 from .estimates import Estimates, conditional_variances, covariance_parts, estimates
 from .summary import Summary, summarize
 
-__all__ = ["LmmFit", "OptimizerInfo", "SINGULAR_TOL"]
-
-SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of theta
+__all__ = ["LmmFit", "OptimizerInfo"]
 
 
 class OptimizerInfo(NamedTuple):
@@ -33,7 +32,7 @@ class OptimizerInfo(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class LmmFit:
+class LmmFit(MixedFit):
     """A fitted linear mixed model. Built by ``mixjax.lmm``; every attribute is computed from the optimum."""
 
     design: Design
@@ -44,6 +43,14 @@ class LmmFit:
     @cached_property
     def _est(self) -> Estimates:
         return estimates(self.objective, self.design, self.solution.x)
+
+    @property
+    def _theta_values(self) -> np.ndarray:
+        return self.solution.x
+
+    @property
+    def _b(self) -> tuple:
+        return self._est.b
 
     @property
     def reml(self) -> bool:
@@ -104,14 +111,6 @@ class LmmFit:
     def bic(self) -> float:
         return -2.0 * self.loglik + np.log(self.nobs) * self.df
 
-    @property
-    def nobs(self) -> int:
-        return self.design.n_obs
-
-    @property
-    def ngroups(self) -> dict:
-        return {t.factor: t.n_levels for t in self.design.terms}
-
     # ---------------------------------------------------------------------------------------- convergence
     @cached_property
     def hessian(self) -> np.ndarray:
@@ -131,48 +130,17 @@ class LmmFit:
     def converged(self) -> bool:
         return self.solution.converged
 
-    @property
-    def singular(self) -> bool:
-        """lme4's ``isSingular``: some diagonal element of theta below 1e-4 (a variance at or near 0)."""
-        diag = self.solution.x[self.design.theta_lower == 0.0]  # diagonal entries of the T factors
-        return bool(np.any(diag < SINGULAR_TOL))
-
     # ---------------------------------------------------------------------------------------- random effects
-    @cached_property
-    def ranef(self) -> dict:
-        """Conditional modes: group -> DataFrame (levels x term columns)."""
-        return {
-            t.group: pd.DataFrame(b, index=pd.Index(t.levels, name=t.factor), columns=list(t.cnames))
-            for t, b in zip(self.design.terms, self._est.b)
-        }
-
     @cached_property
     def condvar(self) -> dict:
         """Conditional covariance of the random effects given the data and the estimates (lme4's ``condVar``):
         group -> array (n_levels, k, k)."""
         return {t.group: v for t, v in zip(self.design.terms, conditional_variances(self.design, self._est))}
 
-    @property
-    def ranef_se(self) -> dict:
-        """Conditional standard deviations of the random effects: group -> DataFrame like ``ranef``."""
-        return {
-            g: pd.DataFrame(np.sqrt(np.diagonal(v, axis1=1, axis2=2)), index=self.ranef[g].index,
-                            columns=self.ranef[g].columns)
-            for g, v in self.condvar.items()
-        }
-
     # ---------------------------------------------------------------------------------------- predictions
-    def _random_part(self, codes_and_Z) -> np.ndarray:
-        out = 0.0
-        for (codes, Z), b in zip(codes_and_Z, self._est.b):
-            known = codes >= 0
-            out = out + np.where(known, np.einsum("nk,nk->n", Z, b[np.where(known, codes, 0)]), 0.0)
-        return out
-
     def fitted(self) -> np.ndarray:
         """Conditional fitted values ``X beta + Z b`` for the rows used in the fit."""
-        d = self.design
-        return d.X @ self._est.beta + self._random_part([(t.codes, t.Z) for t in d.terms])
+        return self._linear_predictor(None, True, False, self._est.beta)
 
     def residuals(self) -> np.ndarray:
         """Response residuals ``y - fitted()``."""
@@ -183,19 +151,8 @@ class LmmFit:
         """Predictions for ``newdata`` (default: the fitted data). ``include_re=False`` gives the population
         level ``X beta``; levels not seen in the fit raise unless ``allow_new_levels`` (then their random
         effects are 0, as lme4's ``allow.new.levels``)."""
-        from .predict import new_design_parts  # local: keeps the import graph simple
-
-        if newdata is None:
-            return self.fitted() if include_re else self.design.X @ self._est.beta
-        X, parts = new_design_parts(self.design, newdata, include_re, allow_new_levels)
-        return X @ self._est.beta + (self._random_part(parts) if include_re else 0.0)
+        return self._linear_predictor(newdata, include_re, allow_new_levels, self._est.beta)
 
     # ---------------------------------------------------------------------------------------- display
     def summary(self) -> Summary:
         return summarize(self)
-
-    def __repr__(self) -> str:
-        return str(self.summary())
-
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()

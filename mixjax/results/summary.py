@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 
 from .estimates import covariance_parts
 
-__all__ = ["Summary", "summarize"]
+__all__ = ["Summary", "summarize", "summarize_glmm"]
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,14 @@ class Summary:
         )
 
 
-def _random_table(fit) -> pd.DataFrame:
+def _random_table(terms, Ts, scale: float, residual: bool) -> pd.DataFrame:
     rows = []
-    for term, T in zip(fit.design.terms, fit._est.T):
-        cov, sd, corr = covariance_parts(fit.sigma, T)
+    for term, T in zip(terms, Ts):
+        cov, sd, corr = covariance_parts(scale, T)
         for i, name in enumerate(term.cnames):
             rows.append((term.group if i == 0 else "", name, cov[i, i], sd[i], list(corr[i, :i])))
-    rows.append(("Residual", "", fit.sigma**2, fit.sigma, []))
+    if residual:
+        rows.append(("Residual", "", scale**2, scale, []))
     width = max((len(r[4]) for r in rows), default=0)
     table = pd.DataFrame(
         [(g, n, v, s, *[f"{c:.2f}" for c in corr], *[""] * (width - len(corr))) for g, n, v, s, corr in rows],
@@ -58,9 +60,12 @@ def _random_table(fit) -> pd.DataFrame:
     return table
 
 
-def _fixed_table(fit) -> pd.DataFrame:
-    est, se = fit.fixef, fit.fixef_se
-    return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": est / se})
+def _fixed_table(est: pd.Series, se: pd.Series, z: bool = False) -> pd.DataFrame:
+    """Estimates, SEs and t values; ``z``: z values with normal p-values, as glmer prints them."""
+    table = pd.DataFrame({"Estimate": est, "Std. Error": se, ("z value" if z else "t value"): est / se})
+    if z:
+        table["Pr(>|z|)"] = [math.erfc(abs(v) / math.sqrt(2.0)) for v in est / se]
+    return table
 
 
 def _residual_quantiles(fit) -> str:
@@ -78,15 +83,16 @@ def summarize(fit) -> Summary:
     if fit.reml:
         lines.append(f"REML criterion at convergence: {fit.deviance:.4f}")
     else:
-        crit = pd.DataFrame(
-            [[fit.aic, fit.bic, fit.loglik, fit.deviance, fit.nobs - fit.df]],
-            columns=["AIC", "BIC", "logLik", "deviance", "df.resid"],
-        )
-        lines.append(crit.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        lines.append(_criteria(fit))
     lines += ["", "Scaled residuals:", _residual_quantiles(fit), ""]
     header = "\n".join(lines)
-    random = _random_table(fit)
-    fixed = _fixed_table(fit)
+    random = _random_table(d.terms, fit._est.T, fit.sigma, residual=True)
+    fixed = _fixed_table(fit.fixef, fit.fixef_se)
+    return _assemble(fit, header, random, fixed)
+
+
+def _assemble(fit, header: str, random: pd.DataFrame, fixed: pd.DataFrame, extra: list[str] = ()) -> Summary:
+    d = fit.design
     groups = f"Number of obs: {fit.nobs}, groups:  " + ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     body = [
         "Random effects:",
@@ -99,6 +105,7 @@ def summarize(fit) -> Summary:
     corr = fit.vcov / np.outer(fit.fixef_se, fit.fixef_se)
     if len(fit.fixef) > 1:
         body += ["", "Correlation of Fixed Effects:", _lower_triangle(corr)]
+    body += list(extra)
     opt = fit.optimizer
     notes = [
         f"optimizer: {opt.status}; {opt.iterations} iterations, max |gradient| {opt.max_grad:.2e}, "
@@ -111,6 +118,34 @@ def summarize(fit) -> Summary:
     footer = "\n".join(notes)
     text = header + "\n" + "\n".join(body) + "\n\n" + footer
     return Summary(header, random, groups, fixed, corr, footer, text)
+
+
+def _criteria(fit) -> str:
+    crit = pd.DataFrame(
+        [[fit.aic, fit.bic, fit.loglik, fit.deviance, fit.nobs - fit.df]],
+        columns=["AIC", "BIC", "logLik", "deviance", "df.resid"],
+    )
+    return crit.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def summarize_glmm(fit) -> Summary:
+    """glmer's summary: criteria, random effects (variances of b), fixed effects with z values; dispersion and
+    cutpoints where the family has them."""
+    d = fit.design
+    method = ("Laplace Approximation" if fit.nagq == 1
+              else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {fit.nagq}")
+    lines = [f"Generalized linear mixed model fit by maximum likelihood ({method}) (mixjax)",
+             f" Family: {fit.family}", f"Formula: {d.formula}", "", _criteria(fit), ""]
+    header = "\n".join(lines)
+    random = _random_table(d.terms, fit._T, 1.0, residual=False)
+    fixed = _fixed_table(fit.fixef, fit.fixef_se, z=True)
+    extra = []
+    if fit.cutpoints is not None:
+        table = _fixed_table(fit.cutpoints, fit.cutpoints_se)
+        extra = ["", "Threshold coefficients:", table.iloc[:, :2].to_string(float_format=lambda v: f"{v:.4f}")]
+    if fit.dispersion is not None:
+        extra += ["", f"Dispersion parameter for {fit.family.name} family: {fit.dispersion:.4g}"]
+    return _assemble(fit, header, random, fixed, extra)
 
 
 def _lower_triangle(corr: pd.DataFrame) -> str:

@@ -1,0 +1,89 @@
+"""Ordinal response, cumulative link (ordinal::clmm, Stata's meologit / meoprobit).
+
+``P(Y <= j) = F(c_j - eta)`` for categories ``j = 1..K`` with cutpoints ``c_1 < ... < c_{K-1}`` (estimated on
+their own scale) and ``eta = x'beta + z'b`` without an intercept; ``P(Y = j) = F(c_j - eta) - F(c_{j-1} - eta)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+from jax.nn import log_sigmoid
+from jax.scipy.special import log_ndtr
+
+from .base import Family, Response
+
+__all__ = ["Ordinal"]
+
+
+def _log_cdf_sf(link: str, x):
+    """``(log F(x), log(1 - F(x)))`` for the link's distribution F."""
+    if link == "logit":
+        return log_sigmoid(x), log_sigmoid(-x)
+    if link == "probit":
+        return log_ndtr(x), log_ndtr(-x)
+    return jnp.log(-jnp.expm1(-jnp.exp(x))), -jnp.exp(x)  # cloglog
+
+
+def _log_diff(log_hi, log_lo):
+    """log(exp(log_hi) - exp(log_lo)) for log_hi > log_lo."""
+    return log_hi + jnp.log(-jnp.expm1(log_lo - log_hi))
+
+
+@dataclass(frozen=True)
+class Ordinal(Family):
+    def response(self, y, weights, levels, what):
+        if y.ndim != 1:
+            raise ValueError(f"an ordinal response {what!r} is one column of ordered categories, not cbind(...).")
+        if not levels:  # numbers: their sorted distinct values are the categories
+            values = np.unique(y)
+            levels = tuple(str(int(v)) if float(v).is_integer() else str(v) for v in values)
+            y = np.searchsorted(values, y).astype(float)
+        used = np.unique(y)
+        if len(used) < 3 and len(levels) < 3:
+            raise ValueError(
+                f"ordinal response {what!r} has {len(levels)} categories; an ordinal model needs at least 3 "
+                "(for two, use family='binomial')."
+            )
+        if len(used) < len(levels):
+            missing = [levels[i] for i in range(len(levels)) if i not in set(used.astype(int))]
+            raise ValueError(
+                f"ordinal response {what!r} has categories with no observations: {', '.join(missing)}; their "
+                "cutpoints cannot be estimated. Drop the unused categories first."
+            )
+        return Response(y, np.ones_like(y), weights, tuple(levels))
+
+    @property
+    def has_intercept(self) -> bool:
+        return False
+
+    def param_names(self, resp):
+        return [f"{a}|{b}" for a, b in zip(resp.levels, resp.levels[1:])]
+
+    def param_start(self, resp, mu):
+        k = len(resp.levels)
+        cum = np.cumsum(np.bincount(resp.y.astype(int), minlength=k))[:-1] / len(resp.y)
+        return np.asarray(self.link.link(jnp.asarray(cum)), dtype=float)
+
+    def logpdf(self, resp, eta, params):
+        k = params.shape[0] + 1
+        yi = resp.y.astype(jnp.int32)
+        hi = params[jnp.minimum(yi, k - 2)] - eta  # c_y - eta
+        lo = params[jnp.maximum(yi - 1, 0)] - eta  # c_{y-1} - eta
+        hi = jnp.where(yi == k - 1, lo + 1.0, hi)  # placeholders where a bound is infinite (unused there), so
+        lo = jnp.where(yi == 0, hi - 1.0, lo)  # that no branch meets log(0) and gradients stay finite
+        log_f_hi, log_s_hi = _log_cdf_sf(self.link.name, hi)
+        log_f_lo, log_s_lo = _log_cdf_sf(self.link.name, lo)
+        upper = hi + lo > 0  # both probabilities near 1: the difference of survival functions is more exact
+        middle = jnp.where(upper, _log_diff(log_s_lo, log_s_hi), _log_diff(log_f_hi, log_f_lo))
+        return jnp.where(yi == 0, log_f_hi, jnp.where(yi == k - 1, log_s_lo, middle))
+
+    def probabilities(self, eta, params):
+        """Category probabilities (n, K) at linear predictor ``eta`` (n,)."""
+        F = self.link.inverse(jnp.asarray(params)[None, :] - jnp.asarray(eta)[:, None])
+        F = jnp.concatenate([jnp.zeros((F.shape[0], 1)), F, jnp.ones((F.shape[0], 1))], axis=1)
+        return np.asarray(jnp.diff(F, axis=1))
+
+    def mean(self, eta, params):
+        return self.probabilities(eta, params)

@@ -1,0 +1,71 @@
+"""What LMM and GLMM results share: sizes, random effects by level, their use in predictions, display."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["MixedFit", "SINGULAR_TOL"]
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of theta
+
+
+class MixedFit:
+    """Mixin: needs ``design``, ``_theta_values`` (array), ``_b`` (per term (levels, k) random effects) and
+    ``condvar``."""
+
+    @property
+    def nobs(self) -> int:
+        return self.design.n_obs
+
+    @property
+    def ngroups(self) -> dict:
+        return {t.factor: t.n_levels for t in self.design.terms}
+
+    @property
+    def singular(self) -> bool:
+        """lme4's ``isSingular``: some diagonal element of theta below 1e-4 (a variance at or near 0)."""
+        diag = self._theta_values[self.design.theta_lower == 0.0]  # diagonal entries of the T factors
+        return bool(np.any(diag < SINGULAR_TOL))
+
+    @property
+    def ranef(self) -> dict:
+        """Conditional modes: group -> DataFrame (levels x term columns)."""
+        return {
+            t.group: pd.DataFrame(b, index=pd.Index(t.levels, name=t.factor), columns=list(t.cnames))
+            for t, b in zip(self.design.terms, self._b)
+        }
+
+    @property
+    def ranef_se(self) -> dict:
+        """Conditional standard deviations of the random effects: group -> DataFrame like ``ranef``."""
+        ranef = self.ranef
+        return {
+            g: pd.DataFrame(np.sqrt(np.diagonal(v, axis1=1, axis2=2)), index=ranef[g].index, columns=ranef[g].columns)
+            for g, v in self.condvar.items()
+        }
+
+    def _random_part(self, codes_and_Z) -> np.ndarray:
+        """``Z b`` for rows given as (level codes, columns) per term; code -1 (a new level) contributes 0."""
+        out = 0.0
+        for (codes, Z), b in zip(codes_and_Z, self._b):
+            known = codes >= 0
+            out = out + np.where(known, np.einsum("nk,nk->n", Z, b[np.where(known, codes, 0)]), 0.0)
+        return out
+
+    def _linear_predictor(self, newdata, include_re: bool, allow_new_levels: bool, beta: np.ndarray) -> np.ndarray:
+        """``X beta (+ Z b)`` for ``newdata`` (the fitted rows when None), without offsets."""
+        d = self.design
+        if newdata is None:
+            parts = [(t.codes, t.Z) for t in d.terms]
+            X = d.X
+        else:
+            from .predict import new_design_parts  # local: keeps the import graph simple
+
+            X, parts = new_design_parts(d, newdata, include_re, allow_new_levels)
+        return X @ beta + (self._random_part(parts) if include_re else 0.0)
+
+    def __repr__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()

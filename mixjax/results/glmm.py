@@ -1,0 +1,220 @@
+"""GlmmFit: the result of a generalized linear mixed model fit, with lme4's (and glmmTMB's) accessors.
+
+Standard errors come from the exact Hessian of ``-log L`` in ``psi = [theta, beta, family parameters]`` (as lme4's
+``use.hessian`` and glmmTMB's ``sdreport``): ``vcov`` is the beta block of its inverse, taken over the
+parameters not held at a bound.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ..design import Design
+from ..objectives.glmm import GlmmObjective
+from ..objectives.lmm import _factors
+from ..optim import Solution
+from .base import MixedFit
+from .estimates import covariance_parts
+from .lmm import OptimizerInfo
+from .summary import Summary, summarize_glmm
+
+__all__ = ["GlmmFit"]
+
+
+@dataclass(frozen=True, eq=False)
+class GlmmFit(MixedFit):
+    """A fitted GLMM. Built by ``mixjax.glmm``; every attribute is computed from the optimum."""
+
+    design: Design
+    objective: GlmmObjective
+    solution: Solution
+
+    # ---------------------------------------------------------------------------------------- parameters
+    @property
+    def family(self):
+        return self.objective.spec.family
+
+    @property
+    def nagq(self) -> int:
+        return self.objective.spec.nagq
+
+    @property
+    def _parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nt, p = self.design.n_theta, self.design.p
+        x = self.solution.x
+        return x[:nt], x[nt : nt + p], x[nt + p :]
+
+    @property
+    def _theta_values(self) -> np.ndarray:
+        return self._parts[0]
+
+    @cached_property
+    def _T(self) -> tuple:
+        return tuple(np.asarray(T) for T in _factors(self._parts[0], self.objective.spec.ks))
+
+    @property
+    def theta(self) -> pd.Series:
+        return pd.Series(self._parts[0], index=self.design.theta_names, name="theta")
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._parts[1], index=list(self.design.xnames), name="fixef")
+
+    @cached_property
+    def _covariance(self) -> np.ndarray:
+        """Inverse of the Hessian of ``-log L`` over the free parameters (NaN rows/columns for those at a bound)."""
+        s = self.solution
+        free = ~(s.at_bound & (s.grad > 0))
+        cov = np.full((len(s.x), len(s.x)), np.nan)
+        cov[np.ix_(free, free)] = np.linalg.inv(0.5 * s.hessian[np.ix_(free, free)])
+        return cov
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        nt, p = self.design.n_theta, self.design.p
+        names = list(self.design.xnames)
+        return pd.DataFrame(self._covariance[nt : nt + p, nt : nt + p], index=names, columns=names)
+
+    @property
+    def fixef_se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov)), index=list(self.design.xnames), name="fixef_se")
+
+    @property
+    def dispersion(self) -> float | None:
+        """The family's dispersion as glmmTMB's ``sigma()``: nbinom2 size, nbinom1 phi, gaussian SD, gamma CV,
+        inverse Gaussian sigma; None for binomial, Poisson and ordinal."""
+        return self.family.dispersion(self._parts[2])
+
+    @property
+    def cutpoints(self) -> pd.Series | None:
+        """Ordinal models: the cutpoints (clmm's thresholds ``1|2``, ``2|3``, ...); None otherwise."""
+        if self.family.name != "ordinal":
+            return None
+        return pd.Series(self._parts[2], index=self.family.param_names(self.objective.response), name="cutpoints")
+
+    @property
+    def cutpoints_se(self) -> pd.Series | None:
+        if self.family.name != "ordinal":
+            return None
+        k = len(self._parts[2])
+        return pd.Series(np.sqrt(np.diag(self._covariance)[-k:]), index=self.cutpoints.index, name="cutpoints_se")
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """One row per variance and per correlation of the random effects (R's ``as.data.frame(VarCorr(m))``);
+        no residual row (see ``dispersion``)."""
+        rows = []
+        for term, T in zip(self.design.terms, self._T):
+            cov, sd, corr = covariance_parts(1.0, T)
+            rows += [(term.group, c, None, cov[i, i], sd[i]) for i, c in enumerate(term.cnames)]
+            rows += [(term.group, term.cnames[j], term.cnames[i], cov[i, j], corr[i, j])
+                     for j in range(term.k) for i in range(j + 1, term.k)]
+        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+    # ---------------------------------------------------------------------------------------- criteria
+    @property
+    def loglik(self) -> float:
+        """The marginal log-likelihood with all constants (Laplace or quadrature, same scale)."""
+        return -0.5 * self.solution.fun
+
+    @property
+    def deviance(self) -> float:
+        """``-2 loglik``."""
+        return self.solution.fun
+
+    @property
+    def df(self) -> int:
+        return len(self.solution.x)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.df
+
+    # ---------------------------------------------------------------------------------------- convergence
+    @property
+    def hessian(self) -> np.ndarray:
+        """Exact Hessian of ``-2 log L`` in ``psi`` at the optimum."""
+        return self.solution.hessian
+
+    @property
+    def optimizer(self) -> OptimizerInfo:
+        s = self.solution
+        return OptimizerInfo(s.status, s.iterations, s.evaluations, s.grad_norm, s.hessian_min_eig)
+
+    @property
+    def converged(self) -> bool:
+        return self.solution.converged
+
+    # ---------------------------------------------------------------------------------------- random effects
+    @cached_property
+    def _conditional(self):
+        u1, ur, F = self.objective.conditional(self.solution.x)
+        return np.asarray(u1), np.asarray(ur), F
+
+    @cached_property
+    def _b(self) -> tuple:
+        u1, ur, _ = self._conditional
+        spec = self.objective.spec
+        us = [u1] + [ur[o : o + l * k].reshape(l, k) for o, l, k in zip(spec.rest_offsets, spec.levels[1:], spec.ks[1:])]
+        return tuple(u @ T.T for u, T in zip(us, self._T))
+
+    @cached_property
+    def condvar(self) -> dict:
+        """Conditional covariance of the random effects at the mode (the inverse of the Laplace ``H``, scaled by
+        Lambda): group -> array (n_levels, k, k)."""
+        _, _, F = self._conditional
+        spec = self.objective.spec
+        L1inv = np.asarray(F.L1inv)
+        blocks = [np.einsum("gki,gkj->gij", L1inv, L1inv)]
+        if spec.qr:
+            Ls = np.asarray(F.Ls)
+            Sinv = np.linalg.inv(Ls @ Ls.T)
+            M = np.asarray(F.M)
+            blocks[0] = blocks[0] + np.einsum("gai,ij,gbj->gab", M, Sinv, M)
+            for o, l, k in zip(spec.rest_offsets, spec.levels[1:], spec.ks[1:]):
+                part = Sinv[o : o + l * k, o : o + l * k].reshape(l, k, l, k)
+                blocks.append(part[np.arange(l), :, np.arange(l), :])
+        return {t.group: np.einsum("ij,gjk,lk->gil", T, v, T) for t, T, v in zip(self.design.terms, self._T, blocks)}
+
+    # ---------------------------------------------------------------------------------------- predictions
+    def _offset(self, newdata) -> np.ndarray | float:
+        if newdata is None:
+            return 0.0 if self.design.offset is None else self.design.offset
+        if not self.design.parsed.offsets:
+            return 0.0
+        from ..design import _offsets  # the formula's offset(...) terms, evaluated on newdata
+
+        return _offsets(self.design.parsed, newdata, None)
+
+    def predict(self, newdata: pd.DataFrame | None = None, *, type: str = "link", include_re: bool = True,
+                allow_new_levels: bool = False):
+        """Predictions for ``newdata`` (default: the fitted rows): the linear predictor (``type="link"``, offsets
+        included) or the mean response (``type="response"``; category probabilities (n, K) for ordinal models).
+        ``include_re=False`` gives the population level; unseen levels raise unless ``allow_new_levels`` (then
+        their random effects are 0)."""
+        if type not in ("link", "response"):
+            raise ValueError(f"type must be 'link' or 'response', got {type!r}.")
+        eta = self._linear_predictor(newdata, include_re, allow_new_levels, self._parts[1]) + self._offset(newdata)
+        return np.asarray(eta) if type == "link" else np.asarray(self.family.mean(eta, self._parts[2]))
+
+    def fitted(self):
+        """Conditional mean response for the rows used in the fit."""
+        return self.predict(type="response")
+
+    def residuals(self) -> np.ndarray:
+        """Response residuals: observed minus fitted mean (for binomial, on the proportion scale)."""
+        if self.family.name == "ordinal":
+            raise ValueError("residuals are not defined for an ordinal response; use predict(type='response').")
+        resp = self.objective.response
+        return resp.y / resp.trials - self.fitted()
+
+    # ---------------------------------------------------------------------------------------- display
+    def summary(self) -> Summary:
+        return summarize_glmm(self)
