@@ -47,6 +47,28 @@ def _start(start, names: list, default: np.ndarray, lower: np.ndarray, what: str
     return x
 
 
+def _minimize(value_grad_hess, x0, lower, design: Design):
+    """Trust-region Newton; where a term's diagonal theta entry stops at 0 only because of the sign of the entries
+    below it, restart from the mirror point (same covariance; see ``Unstructured.reflect_zero_columns``)."""
+    solution = minimize(value_grad_hess, x0, lower)
+    for _ in range(3):
+        x, start, changed = solution.x.copy(), 0, False
+        for term in design.terms:
+            n = term.cov.n_theta
+            reflected = term.cov.reflect_zero_columns(x[start : start + n], solution.grad[start : start + n])
+            if reflected is not None:
+                x[start : start + n], changed = reflected, True
+            start += n
+        if not changed:
+            break
+        retry = minimize(value_grad_hess, x, lower)
+        if not retry.fun < solution.fun:
+            break
+        solution = retry._replace(iterations=solution.iterations + retry.iterations,
+                                  evaluations=solution.evaluations + retry.evaluations)
+    return solution
+
+
 def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> LmmFit:
     """Fit a linear mixed model with lme4's formula syntax.
 
@@ -62,7 +84,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     objective = make_lmm(design, reml=reml)
     if objective.spec.nr <= DENSE_NEWTON_MAX:
-        solution = minimize(objective.value_grad_hess, theta0, objective.lower)
+        solution = _minimize(objective.value_grad_hess, theta0, objective.lower, design)
     else:  # crossed / nested with a large dense block: quasi-Newton on the exact gradient, Newton polish
         theta0 = moment_start(design) if start is None else theta0
         solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower, polish=0)
@@ -127,7 +149,7 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
             )
     objective = make_glmm(design, fam, resp, nagq)
     psi0 = _start(start, objective.names, objective.start, objective.lower, what="parameter")
-    solution = minimize(objective.value_grad_hess, psi0, objective.lower)
+    solution = _minimize(objective.value_grad_hess, psi0, objective.lower, design)
     fit = GlmmFit(design, objective, solution)
     if not solution.converged:
         warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)

@@ -15,6 +15,7 @@ def r_name(name: str) -> str:
     """formulaic column name -> R's: 'Intercept' -> '(Intercept)', 'Sex[T.Female]' -> 'SexFemale'."""
     if name == "Intercept":
         return "(Intercept)"
+    name = name.replace(" ** ", "^")
     return re.sub(r"([A-Za-z0-9_.]+)\[T\.([^\]]+)\]", r"\1\2", name)
 
 

@@ -49,3 +49,17 @@ class Unstructured:
         position = np.zeros((self.k, self.k), dtype=int)
         position[rows, cols] = np.arange(self.n_theta)
         return jnp.where(np.tril(np.ones((self.k, self.k), dtype=bool)), jnp.asarray(theta_t)[position], 0.0)
+
+    def reflect_zero_columns(self, theta_t: np.ndarray, grad_t: np.ndarray) -> np.ndarray | None:
+        """Where a diagonal entry of T is 0 and its gradient pushes against the bound, negate the column's entries
+        below it: T T' does not change (the column is negated as a whole), the gradient of that diagonal entry
+        does. A point held at such a bound by the sign of its column is no optimum; this moves it to the mirror
+        point from which the optimizer can leave the bound. Returns None when there is nothing to reflect."""
+        rows, cols = self.index
+        out = np.array(theta_t, dtype=float)
+        for j in range(self.k):
+            diag = np.flatnonzero((rows == j) & (cols == j))[0]
+            below = np.flatnonzero((cols == j) & (rows > j))
+            if out[diag] == 0.0 and grad_t[diag] > 0 and np.any(out[below] != 0.0):
+                out[below] = -out[below]
+        return None if np.array_equal(out, theta_t) else out

@@ -10,6 +10,8 @@ The rules are lme4's ``findbars`` / ``expandSlash`` / ``expandDoubleVerts``:
   ``c:b:a, b:a, a``, as lme4's ``findbars`` lists them: the order decides ties when terms are sorted by levels);
 * ``(x | a:b)``: one level per observed combination of ``a`` and ``b``.
 
+``^`` inside ``I(...)`` is R's power and becomes Python's ``**`` (``I(age^2)``).
+
 Group names are normalized (``a : b`` -> ``a:b``; backticks dropped: ``(1 | `my group`)`` -> ``my group``).
 """
 from __future__ import annotations
@@ -148,11 +150,29 @@ def _clean_fixed(rest: str) -> tuple[str, tuple[str, ...]]:
     return (" + ".join(terms) if terms else "1"), offsets
 
 
+def _python_powers(text: str) -> str:
+    """R's ``I(x^2)`` is a power; inside ``I(...)`` formulaic reads Python, where ``^`` is xor: write ``**``."""
+    out, i = [], 0
+    while (j := text.find("I(", i)) >= 0:
+        if j and (text[j - 1].isalnum() or text[j - 1] in "_."):  # part of a longer name such as `logI(`
+            out.append(text[i : j + 2])
+            i = j + 2
+            continue
+        depth, k = 0, j + 1
+        for k in range(j + 1, len(text)):
+            depth += (text[k] == "(") - (text[k] == ")")
+            if depth == 0:
+                break
+        out.append(text[i:j] + text[j : k + 1].replace("^", "**"))
+        i = k + 1
+    return "".join(out) + text[i:]
+
+
 def parse(formula: str) -> ParsedFormula:
     """Parse an lme4 formula string. Raises ``ValueError`` naming the malformed piece."""
     if not isinstance(formula, str):
         raise ValueError(f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}.")
-    sides = _top_level_split(formula, "~")
+    sides = _top_level_split(_python_powers(formula), "~")
     if len(sides) != 2 or not sides[0].strip():
         raise ValueError(f"formula {formula!r} needs one '~' with the response on its left, as in 'y ~ x + (1 | g)'.")
     response, rhs = sides[0].strip(), sides[1].strip()
