@@ -24,7 +24,7 @@ from .summary import Summary, summarize_glmm
 __all__ = ["GlmmFit"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class GlmmFit(MixedFit):
     """A fitted GLMM. Built by ``mixjax.glmm``; every attribute is computed from the optimum."""
 

@@ -31,7 +31,7 @@ class OptimizerInfo(NamedTuple):
     hessian_min_eig: float
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class LmmFit(MixedFit):
     """A fitted linear mixed model. Built by ``mixjax.lmm``; every attribute is computed from the optimum."""
 
