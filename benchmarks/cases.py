@@ -24,6 +24,12 @@ class Case:
     reml: bool
     load: Callable[[], pd.DataFrame]
     description: str = ""
+    family: str | None = None  # a GLMM family (mixjax's name); None for a linear mixed model
+    nagq: int = 1
+
+    @property
+    def glmm(self) -> bool:
+        return self.family is not None
 
     @property
     def fixed_formula(self) -> str:
@@ -99,6 +105,22 @@ def sim_crossed(n: int = 1_000_000, n_a: int = 10_000, n_b: int = 1_000, seed: i
     return pd.DataFrame({"y": y, "x": x, "a": _factor(a, n_a, "a"), "b": _factor(b, n_b, "b")})
 
 
+def sim_bernoulli(n_groups: int = 50_000, per_group: int = 20, seed: int = 20240603) -> pd.DataFrame:
+    """Bernoulli responses with a correlated random intercept and slope per group (logit link).
+
+    logit P(y = 1) = -0.5 + 0.8 x + b0[g] + b1[g] x; sd(b0, b1) = (1, 0.5), cor = -0.3.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_groups * per_group
+    g = np.repeat(np.arange(n_groups), per_group)
+    x = rng.normal(size=n)
+    sd = np.array([1.0, 0.5])
+    b = rng.multivariate_normal(np.zeros(2), np.outer(sd, sd) * np.array([[1.0, -0.3], [-0.3, 1.0]]), size=n_groups)
+    eta = -0.5 + 0.8 * x + b[g, 0] + b[g, 1] * x
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "g": _factor(g, n_groups, "g")})
+
+
 CASES: dict[str, Case] = {
     c.name: c
     for c in (
@@ -112,5 +134,20 @@ CASES: dict[str, Case] = {
              "simulated: 1e6 rows, 1e5 groups, correlated intercept + slope"),
         Case("sim_crossed_1m", "y ~ x + (1 | a) + (1 | b)", True, sim_crossed,
              "simulated: 1e6 rows, crossed 10,000 x 1,000 intercepts"),
+        # GLMMs (issue 3)
+        Case("cbpp_laplace", "cbind(incidence, size - incidence) ~ period + (1 | herd)", False, _dataset("cbpp"),
+             "56 rows, binomial with trials, 15 herds, Laplace", family="binomial"),
+        Case("cbpp_agq25", "cbind(incidence, size - incidence) ~ period + (1 | herd)", False, _dataset("cbpp"),
+             "the same, adaptive quadrature with 25 points", family="binomial", nagq=25),
+        Case("verbagg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", False, _dataset("VerbAgg"),
+             "7,584 binary rows, crossed 316 subjects x 24 items, Laplace", family="binomial"),
+        Case("grouseticks", "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | LOCATION)", False, _dataset("grouseticks"),
+             "403 counts, Poisson, nested 118 broods in 63 locations, Laplace", family="poisson"),
+        Case("salamanders", "count ~ spp + mined + (1 | site)", False, _dataset("Salamanders"),
+             "644 counts, negative binomial (nbinom2), 23 sites, Laplace", family="nbinom2"),
+        Case("sim_bernoulli_1m", "y ~ x + (x | g)", False, sim_bernoulli,
+             "simulated: 1e6 Bernoulli rows, 5e4 groups, correlated intercept + slope, Laplace", family="binomial"),
+        Case("sim_bernoulli_1m_agq5", "y ~ x + (x | g)", False, sim_bernoulli,
+             "the same, adaptive quadrature, 5 points per dimension (25 per group)", family="binomial", nagq=5),
     )
 }

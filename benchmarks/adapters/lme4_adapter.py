@@ -1,7 +1,7 @@
-"""lme4 (R) through Rscript.
+"""lme4 (R) through Rscript: ``lmer``, ``glmer`` (``glmer.nb`` for nbinom2).
 
 The case's data go to a temporary CSV; ``lme4_bench.R`` reads it, makes the
-categorical columns factors, and times ``lmer()`` itself (first and warm fits
+categorical columns factors, and times the fit itself (first and warm fits
 in one fresh R process), reporting R's own resident memory.
 """
 
@@ -19,6 +19,13 @@ R_SCRIPT = Path(__file__).with_name("lme4_bench.R")
 
 
 def run(case, repeats: int) -> dict:
+    if case.glmm and case.nagq > 1 and any(expr.strip() != "1" for expr, _ in case.random_terms):
+        return {"skipped": "lme4 allows nAGQ > 1 only for a single scalar random intercept"}
+    return run_r(case, repeats, "lme4")
+
+
+def run_r(case, repeats: int, engine: str) -> dict:
+    """Run ``lme4_bench.R`` with ``engine`` (lme4 or glmmTMB) on the case."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         return {"skipped": "Rscript not found on PATH"}
@@ -29,7 +36,7 @@ def run(case, repeats: int) -> dict:
         data.to_csv(csv, index=False)
         proc = subprocess.run(
             [rscript, str(R_SCRIPT), str(csv), case.formula, "TRUE" if case.reml else "FALSE",
-             str(repeats), str(warm_budget_s()), ",".join(factors)],
+             str(repeats), str(warm_budget_s()), ",".join(factors), case.family or "", str(case.nagq), engine],
             capture_output=True, text=True)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARK):

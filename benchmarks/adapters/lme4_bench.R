@@ -1,4 +1,5 @@
-# Usage: Rscript lme4_bench.R CSV FORMULA REML REPEATS WARM_BUDGET_S FACTOR_COLS
+# Usage: Rscript lme4_bench.R CSV FORMULA REML REPEATS WARM_BUDGET_S FACTOR_COLS [FAMILY NAGQ ENGINE]
+# FAMILY (mixjax's name; empty for a linear mixed model), NAGQ, ENGINE ("lme4" or "glmmTMB").
 # Prints one line: "@@BENCH_RESULT@@ {json}" (same fields as benchmarks/harness.py).
 args <- commandArgs(trailingOnly = TRUE)
 mark <- "@@BENCH_RESULT@@ "
@@ -8,7 +9,10 @@ emit <- function(fields) {
   cat(mark, "{", paste(sprintf('"%s": %s', names(fields), unlist(fields)), collapse = ", "), "}\n", sep = "")
   quit(save = "no")
 }
-if (!requireNamespace("lme4", quietly = TRUE)) emit(list(skipped = json_str("R package lme4 not installed")))
+family <- if (length(args) >= 7) args[7] else ""
+nagq <- if (length(args) >= 8) as.integer(args[8]) else 1L
+engine <- if (length(args) >= 9) args[9] else "lme4"
+if (!requireNamespace(engine, quietly = TRUE)) emit(list(skipped = json_str(paste("R package", engine, "not installed"))))
 
 proc_status_mb <- function(key) {  # VmRSS (current) / VmHWM (peak), Linux only
   st <- tryCatch(readLines("/proc/self/status"), error = function(e) character())
@@ -16,7 +20,7 @@ proc_status_mb <- function(key) {  # VmRSS (current) / VmHWM (peak), Linux only
   if (length(line) == 0) NA else as.numeric(gsub("[^0-9]", "", line)) / 1024
 }
 
-suppressPackageStartupMessages(library(lme4))
+suppressPackageStartupMessages(library(engine, character.only = TRUE))
 d <- read.csv(args[1])
 factors <- if (length(args) >= 6 && nzchar(args[6])) strsplit(args[6], ",")[[1]] else character()
 for (f in factors) d[[f]] <- factor(d[[f]])
@@ -25,10 +29,20 @@ reml <- as.logical(args[3])
 repeats <- as.integer(args[4])
 budget <- as.numeric(args[5])
 
+r_family <- switch(family, binomial = binomial(), poisson = poisson(), gamma = Gamma(link = "log"), NULL)
+fit_model <- function() {
+  if (engine == "glmmTMB") {
+    fam <- if (family == "nbinom2") glmmTMB::nbinom2() else if (family == "nbinom1") glmmTMB::nbinom1() else r_family
+    return(glmmTMB::glmmTMB(form, data = d, family = fam))
+  }
+  if (family == "") return(lmer(form, data = d, REML = reml))
+  if (family == "nbinom2") return(glmer.nb(form, data = d))
+  glmer(form, data = d, family = r_family, nAGQ = nagq)
+}
 warns <- character()
 fit_once <- function(record = FALSE) {
   t0 <- proc.time()[["elapsed"]]
-  m <- withCallingHandlers(lmer(form, data = d, REML = reml), warning = function(w) {
+  m <- withCallingHandlers(fit_model(), warning = function(w) {
     if (record) warns <<- unique(c(warns, substr(conditionMessage(w), 1, 200)))
     invokeRestart("muffleWarning")
   })

@@ -55,6 +55,10 @@ class Family:
     def logpdf(self, resp: Response, eta, params):
         raise NotImplementedError
 
+    def kernel(self, resp: Response, eta, params):
+        """``logpdf`` up to terms that do not involve ``eta`` (cheaper; used while finding the mode)."""
+        return self.logpdf(resp, eta, params)
+
     def mean(self, eta, params):
         """Expected response given the linear predictor."""
         return self.link.inverse(eta)

@@ -65,8 +65,11 @@ class Binomial(Family):
             )
         return Response(np.round(successes), weights.astype(float), np.ones_like(y))
 
-    def logpdf(self, resp, eta, params):
+    def kernel(self, resp, eta, params):
         log_mu, log_1m = _log_probs(self.link.name, eta)
         y, m = resp.y, resp.trials
-        const = gammaln(m + 1.0) - gammaln(y + 1.0) - gammaln(m - y + 1.0)
-        return const + jnp.where(y > 0, y * log_mu, 0.0) + jnp.where(m - y > 0, (m - y) * log_1m, 0.0)
+        return jnp.where(y > 0, y * log_mu, 0.0) + jnp.where(m - y > 0, (m - y) * log_1m, 0.0)
+
+    def logpdf(self, resp, eta, params):
+        y, m = resp.y, resp.trials
+        return gammaln(m + 1.0) - gammaln(y + 1.0) - gammaln(m - y + 1.0) + self.kernel(resp, eta, params)

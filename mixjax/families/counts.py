@@ -34,10 +34,12 @@ class _Counts(Family):
 
 @dataclass(frozen=True)
 class Poisson(_Counts):
-    def logpdf(self, resp, eta, params):
-        y = resp.y
+    def kernel(self, resp, eta, params):
         log_mu = eta if self.link.name == "log" else jnp.log(self.link.inverse(eta))
-        return jnp.where(y > 0, y * log_mu, 0.0) - jnp.exp(log_mu) - gammaln(y + 1.0)
+        return jnp.where(resp.y > 0, resp.y * log_mu, 0.0) - jnp.exp(log_mu)
+
+    def logpdf(self, resp, eta, params):
+        return self.kernel(resp, eta, params) - gammaln(resp.y + 1.0)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from .lmm import _factors
 
 __all__ = ["GlmmSpec", "GlmmData", "GlmmObjective", "make_glmm", "gauss_hermite"]
 
+HESSIAN_BY_COLUMNS_ROWS = 100_000  # above this many rows the Hessian is formed one column at a time (memory)
 MAX_DENSE_COUPLING = 50_000_000  # entries of the dense (levels of term 1) x (other random effects) block
 
 
@@ -43,6 +44,7 @@ class GlmmSpec(NamedTuple):
     p: int
     n_family: int
     nagq: int
+    hessian_by_columns: bool = False
 
     @property
     def n_theta(self) -> int:
@@ -100,14 +102,17 @@ def _eta(fixed, A, u1, ur, data: GlmmData, spec: GlmmSpec):
     return eta
 
 
-def _rows(eta, fam, data: GlmmData, spec: GlmmSpec):
-    """Each row's weighted log-density."""
-    return data.weights * spec.family.logpdf(Response(data.y, data.trials, data.weights), eta, fam)
+def _rows(eta, fam, data: GlmmData, spec: GlmmSpec, kernel: bool = False):
+    """Each row's weighted log-density; ``kernel``: without the terms that depend on the data and the family
+    parameters only (enough for finding the mode, where those are fixed)."""
+    logpdf = spec.family.kernel if kernel else spec.family.logpdf
+    return data.weights * logpdf(Response(data.y, data.trials, data.weights), eta, fam)
 
 
 def _derivs(eta, fam, data, spec):
     """First derivative and minus the second derivative of each row's log-density in eta."""
-    d1, d2 = jax.jvp(jax.grad(lambda e: jnp.sum(_rows(e, fam, data, spec))), (eta,), (jnp.ones_like(eta),))
+    d1, d2 = jax.jvp(jax.grad(lambda e: jnp.sum(_rows(e, fam, data, spec, kernel=True))), (eta,),
+                     (jnp.ones_like(eta),))
     return d1, -d2
 
 
@@ -146,42 +151,46 @@ def _penalized(rows, u1, ur):
 
 
 def _newton_step(u1, ur, fixed, A, fam, data, spec, clip: bool):
-    """Newton direction for the mode at ``u``: (d1_u, dr_u, h(u), decrement g'H^{-1}g, factor of H)."""
+    """Newton step for the mode at ``u``: (step for u1, step for ur, decrement g'H^{-1}g)."""
     eta = _eta(fixed, A, u1, ur, data, spec)
     d1, d2 = _derivs(eta, fam, data, spec)
     F = block_factor(*_hessian(jnp.maximum(d2, 0.0) if clip else d2, A, data, spec))
     g1, gr = _gradient(d1, A, u1, ur, data, spec)
     s1, sr = block_solve(F, g1, gr)
-    h = _penalized(_rows(eta, fam, data, spec), u1, ur)
-    return s1, sr, h, jnp.sum(g1 * s1) + jnp.sum(gr * sr), F
+    return s1, sr, jnp.sum(g1 * s1) + jnp.sum(gr * sr)
 
 
-def _mode(psi, data: GlmmData, spec: GlmmSpec, max_iter: int = 200):
-    """The conditional mode ``u*`` (``(l1, k1)`` and ``(qr,)`` parts) by damped Newton from 0."""
+def _mode(psi, u1, ur, data: GlmmData, spec: GlmmSpec, max_iter: int = 200):
+    """The conditional mode ``u*`` (``(l1, k1)`` and ``(qr,)`` parts) by damped Newton from ``(u1, ur)``."""
     theta, beta, fam = _unpack(psi, spec)
     A = [Z @ T for Z, T in zip(data.Z, _factors(theta, spec.ks))]
     fixed = data.X @ beta + data.offset
 
     def h_at(u1, ur):
-        return _penalized(_rows(_eta(fixed, A, u1, ur, data, spec), fam, data, spec), u1, ur)
+        return _penalized(_rows(_eta(fixed, A, u1, ur, data, spec), fam, data, spec, kernel=True), u1, ur)
 
     def body(state):
-        u1, ur, it, _ = state
-        s1, sr, h, dec, _ = _newton_step(u1, ur, fixed, A, fam, data, spec, clip=True)
+        u1, ur, h, it, _ = state
+        s1, sr, dec = _newton_step(u1, ur, fixed, A, fam, data, spec, clip=True)
         tol = 1e-12 * (1.0 + jnp.abs(h))
-        step = jax.lax.while_loop(
-            lambda t: ~(h_at(u1 + t * s1, ur + t * sr) >= h - tol) & (t > 1e-6), lambda t: 0.5 * t, 1.0
-        )
-        return u1 + step * s1, ur + step * sr, it + 1, dec
+
+        def halve(search):
+            t = 0.5 * search[0]
+            return t, h_at(u1 + t * s1, ur + t * sr)
+
+        t, h_new = jax.lax.while_loop(lambda c: ~(c[1] >= h - tol) & (c[0] > 1e-6), halve,
+                                      (1.0, h_at(u1 + s1, ur + sr)))
+        return u1 + t * s1, ur + t * sr, h_new, it + 1, dec
 
     def cond(state):
-        _, _, it, dec = state
-        return (it < max_iter) & (dec > 1e-11)
+        return (state[3] < max_iter) & (state[4] > 1e-11)
 
-    u1 = jnp.zeros((spec.levels[0], spec.ks[0]))
-    ur = jnp.zeros(spec.qr)
-    u1, ur, it, dec = jax.lax.while_loop(cond, body, (u1, ur, 0, jnp.inf))
+    u1, ur, *_ = jax.lax.while_loop(cond, body, (u1, ur, h_at(u1, ur), 0, jnp.inf))
     return u1, ur
+
+
+def _zeros(spec: GlmmSpec):
+    return jnp.zeros((spec.levels[0], spec.ks[0])), jnp.zeros(spec.qr)
 
 
 def _loglik_at_mode(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
@@ -192,7 +201,7 @@ def _loglik_at_mode(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     fixed = data.X @ beta + data.offset
     u1, ur = jax.lax.stop_gradient(u1), jax.lax.stop_gradient(ur)
     for _ in range(2):
-        s1, sr, *_ = _newton_step(u1, ur, fixed, A, fam, data, spec, clip=False)
+        s1, sr, _ = _newton_step(u1, ur, fixed, A, fam, data, spec, clip=False)
         u1, ur = u1 + s1, ur + sr
     eta = _eta(fixed, A, u1, ur, data, spec)
     d1, d2 = _derivs(eta, fam, data, spec)
@@ -227,22 +236,35 @@ def _deviance_at(psi, u1, ur, data, spec):
 @partial(jax.jit, static_argnames="spec")
 def deviance(psi, data: GlmmData, spec: GlmmSpec):
     """``-2 log L(psi)``."""
-    return _deviance_at(psi, *_mode(psi, data, spec), data, spec)
+    return _deviance_at(psi, *_mode(psi, *_zeros(spec), data, spec), data, spec)
 
 
 @partial(jax.jit, static_argnames="spec")
-def value_grad_hess(psi, data: GlmmData, spec: GlmmSpec):
-    """``-2 log L``, its exact gradient and Hessian in ``psi``."""
-    u1, ur = _mode(psi, data, spec)
+def value_grad_hess(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
+    """``-2 log L``, its exact gradient and Hessian in ``psi``, and the mode (the inner Newton iterations start
+    from ``(u1, ur)``, e.g. the previous mode; the values do not depend on it)."""
+    u1, ur = _mode(psi, u1, ur, data, spec)
     grad = jax.grad(_deviance_at)
-    return (_deviance_at(psi, u1, ur, data, spec), grad(psi, u1, ur, data, spec),
-            jax.jacfwd(grad)(psi, u1, ur, data, spec))
+    if spec.hessian_by_columns:  # one forward-mode column at a time: memory of one tangent, for large data
+        column = lambda v: jax.jvp(lambda p: grad(p, u1, ur, data, spec), (psi,), (v,))[1]  # noqa: E731
+        H = jax.lax.map(column, jnp.eye(psi.shape[0]))
+    else:
+        H = jax.jacfwd(grad)(psi, u1, ur, data, spec)
+    return _deviance_at(psi, u1, ur, data, spec), grad(psi, u1, ur, data, spec), H, u1, ur
+
+
+@partial(jax.jit, static_argnames="spec")
+def value_grad(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
+    """``-2 log L`` and its exact gradient, and the mode (inner iterations from ``(u1, ur)``)."""
+    u1, ur = _mode(psi, u1, ur, data, spec)
+    f, g = jax.value_and_grad(_deviance_at)(psi, u1, ur, data, spec)
+    return f, g, u1, ur
 
 
 @partial(jax.jit, static_argnames="spec")
 def conditional(psi, data: GlmmData, spec: GlmmSpec):
     """The mode ``(u1, ur)`` and the factor of ``H`` there (for ``ranef`` and conditional variances)."""
-    return _loglik_at_mode(psi, *_mode(psi, data, spec), data, spec)[1]
+    return _loglik_at_mode(psi, *_mode(psi, *_zeros(spec), data, spec), data, spec)[1]
 
 
 class GlmmObjective(NamedTuple):
@@ -255,33 +277,70 @@ class GlmmObjective(NamedTuple):
     lower: np.ndarray
     start: np.ndarray
     names: list
+    last_mode: dict  # the mode of the latest value_grad_hess call, where the next one starts its inner iterations
 
     def deviance(self, psi):
         return deviance(np.asarray(psi, dtype=np.float64), self.data, self.spec)
 
+    def _warm(self, fn, psi):
+        out = fn(np.asarray(psi, dtype=np.float64), *self.last_mode["u"], self.data, self.spec)
+        if np.isfinite(float(out[0])):
+            self.last_mode["u"] = out[-2:]
+        return out[:-2]
+
     def value_grad_hess(self, psi):
-        return value_grad_hess(np.asarray(psi, dtype=np.float64), self.data, self.spec)
+        return self._warm(value_grad_hess, psi)
+
+    def value_grad(self, psi):
+        return self._warm(value_grad, psi)
 
     def conditional(self, psi):
         return conditional(np.asarray(psi, dtype=np.float64), self.data, self.spec)
 
 
-def _start_beta(X: np.ndarray, family: Family, resp: Response) -> tuple[np.ndarray, np.ndarray]:
-    """beta with the intercept (if any) at the link of the mean response and the others 0; the mean response."""
+@partial(jax.jit, static_argnames="family")
+def _glm_terms(eta, y, trials, weights, params, family: Family):
+    """Log-likelihood kernel of a GLM at ``eta``, its first derivatives and minus its second derivatives."""
+    total = lambda e: jnp.sum(weights * family.kernel(Response(y, trials, weights), e, params))  # noqa: E731
+    d1, d2 = jax.jvp(jax.grad(total), (eta,), (jnp.ones_like(eta),))
+    return total(eta), d1, -d2
+
+
+def _glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response, iterations: int = 8):
+    """Start values of beta and the family parameters: a few damped Newton steps for the generalized linear
+    model without random effects (lme4 starts from glm's fit), from the intercept at the link of the mean."""
     beta = np.zeros(X.shape[1])
     mean = float(np.sum(resp.y) / np.sum(resp.trials))
     ones = np.flatnonzero(np.all(X == 1.0, axis=0))
     if ones.size and family.has_intercept:
         m = np.clip(mean, 1e-3, 1 - 1e-3) if family.name == "binomial" else mean
         beta[ones[0]] = np.nan_to_num(float(family.link.link(jnp.asarray(m))))
-    return beta, np.full(len(resp.y), mean)
+    params = family.param_start(resp, np.full(len(resp.y), mean))
+    if not X.shape[1]:
+        return beta, params
+    terms = lambda b: _glm_terms(X @ b + offset, resp.y, resp.trials, resp.weights, params, family)  # noqa: E731
+    value, d1, w = (np.asarray(a) for a in terms(beta))
+    for _ in range(iterations):
+        step = np.linalg.lstsq(X.T @ (np.maximum(w, 1e-10)[:, None] * X), X.T @ d1, rcond=None)[0]
+        for t in 0.5 ** np.arange(20):  # halve until the log-likelihood does not drop
+            new = [np.asarray(a) for a in terms(beta + t * step)]
+            if new[0] >= value - 1e-10 * abs(value):
+                break
+        if not np.isfinite(new[0]) or new[0] < value - 1e-10 * abs(value):
+            break
+        converged = abs(new[0] - value) < 1e-10 * (1 + abs(value))
+        beta, (value, d1, w) = beta + t * step, new
+        if converged:
+            break
+    mu = np.asarray(family.mean(jnp.asarray(X @ beta + offset), params)) if family.has_intercept else None
+    return beta, (family.param_start(resp, mu) if mu is not None and mu.ndim == 1 else params)
 
 
 def make_glmm(design, family: Family, resp: Response, nagq: int = 1) -> GlmmObjective:
     """Build the objective. ``resp`` is ``family.response(...)`` of the design's response."""
     terms = design.terms
     spec = GlmmSpec(family, tuple(t.k for t in terms), tuple(t.n_levels for t in terms), design.p,
-                    len(family.param_names(resp)), int(nagq))
+                    len(family.param_names(resp)), int(nagq), design.n_obs > HESSIAN_BY_COLUMNS_ROWS)
     if spec.levels[0] * spec.ks[0] * spec.qr > MAX_DENSE_COUPLING:
         raise ValueError(
             f"the random-effects terms couple {spec.levels[0] * spec.ks[0]} effects of {terms[0].group!r} with "
@@ -292,9 +351,9 @@ def make_glmm(design, family: Family, resp: Response, nagq: int = 1) -> GlmmObje
     offset = np.zeros(design.n_obs) if design.offset is None else design.offset
     data = GlmmData(*jax.device_put((resp.y, resp.trials, resp.weights, design.X, offset,
                                      tuple(t.codes for t in terms), tuple(t.Z for t in terms), nodes, log_w)))
-    beta0, mu0 = _start_beta(design.X, family, resp)
-    fam0 = family.param_start(resp, mu0)
+    beta0, fam0 = _glm_start(design.X, offset, family, resp)
     start = np.concatenate([design.theta_start, beta0, fam0])
     lower = np.concatenate([design.theta_lower, np.full(design.p + len(fam0), -np.inf)])
     names = design.theta_names + list(design.xnames) + family.param_names(resp)
-    return GlmmObjective(data, spec, resp, lower, start, names)
+    zeros = (np.zeros((spec.levels[0], spec.ks[0])), np.zeros(spec.qr))
+    return GlmmObjective(data, spec, resp, lower, start, names, {"u": zeros})
