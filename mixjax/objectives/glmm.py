@@ -244,13 +244,17 @@ def value_grad_hess(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     """``-2 log L``, its exact gradient and Hessian in ``psi``, and the mode (the inner Newton iterations start
     from ``(u1, ur)``, e.g. the previous mode; the values do not depend on it)."""
     u1, ur = _mode(psi, u1, ur, data, spec)
-    grad = jax.grad(_deviance_at)
+
+    def grad_and_value(p):
+        f, g = jax.value_and_grad(_deviance_at)(p, u1, ur, data, spec)
+        return g, (f, g)
+
     if spec.hessian_by_columns:  # one forward-mode column at a time: memory of one tangent, for large data
-        column = lambda v: jax.jvp(lambda p: grad(p, u1, ur, data, spec), (psi,), (v,))[1]  # noqa: E731
-        H = jax.lax.map(column, jnp.eye(psi.shape[0]))
-    else:
-        H = jax.jacfwd(grad)(psi, u1, ur, data, spec)
-    return _deviance_at(psi, u1, ur, data, spec), grad(psi, u1, ur, data, spec), H, u1, ur
+        f, g = grad_and_value(psi)[1]
+        H = jax.lax.map(lambda v: jax.jvp(lambda p: grad_and_value(p)[0], (psi,), (v,))[1], jnp.eye(psi.shape[0]))
+    else:  # value and gradient ride along with the Hessian's forward pass (one copy of the program)
+        H, (f, g) = jax.jacfwd(grad_and_value, has_aux=True)(psi)
+    return f, g, H, u1, ur
 
 
 @partial(jax.jit, static_argnames="spec")
