@@ -82,14 +82,17 @@ def minimize(
     gtol: float = 1e-6,
     ftol: float = 1e-13,
     max_iter: int = 300,
+    radius0: float | None = None,
 ) -> Solution:
-    """Minimize ``f`` given ``value_grad_hess(x) -> (f, grad, hessian)`` subject to ``x >= lower``."""
+    """Minimize ``f`` given ``value_grad_hess(x) -> (f, grad, hessian)`` subject to ``x >= lower``. ``radius0``:
+    the first trust radius (default ``max(1, |x0|)``)."""
     lower = np.asarray(lower, dtype=float)
     x = np.maximum(np.asarray(x0, dtype=float), lower)
     f, g, H = _evaluate(value_grad_hess, x)
     if not np.isfinite(f):
         raise ValueError("the objective is not finite at the start values; give other start values (start=...).")
-    evaluations, radius, min_eig = 1, max(1.0, float(np.linalg.norm(x))), np.nan
+    radius = max(1.0, float(np.linalg.norm(x))) if radius0 is None else radius0
+    evaluations, min_eig = 1, np.nan
     status = f"stopped: {max_iter} iterations without convergence"
     it = 0
     for it in range(1, max_iter + 1):
