@@ -1,6 +1,7 @@
 """GLMM properties: the exact outer gradient and Hessian against finite differences, quadrature against direct
 numerical integration, Laplace = one-point quadrature, invariances."""
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import integrate
 from scipy.special import expit, gammaln, log_expit
@@ -176,3 +177,25 @@ def test_offset_argument_equals_formula_offset():
     assert a.predict(type="link") == pytest.approx(b.predict(type="link"), abs=1e-9)
     new = data.iloc[:3]
     assert a.predict(new, type="response") == pytest.approx(a.fitted()[:3], rel=1e-10)
+
+
+def test_gaussian_identity_glmm_is_the_ml_lmm():
+    """For a Gaussian response with the identity link the Laplace approximation is exact: the GLMM is the LMM
+    fitted by maximum likelihood (same log-likelihood, estimates, SDs; the dispersion is sigma)."""
+    sleep = mixjax.datasets.load("sleepstudy")
+    formula = "Reaction ~ Days + (Days | Subject)"
+    g = mixjax.glmm(formula, sleep, family="gaussian")
+    m = mixjax.lmm(formula, sleep, reml=False)
+    assert g.loglik == pytest.approx(m.loglik, abs=1e-6)
+    assert g.fixef.to_numpy() == pytest.approx(m.fixef.to_numpy(), abs=1e-5)
+    assert g.dispersion == pytest.approx(m.sigma, rel=1e-6)
+    assert g.varcorr.sdcor.to_numpy() == pytest.approx(m.varcorr.sdcor.to_numpy()[:-1], rel=1e-5)
+
+
+def test_prior_weights_equal_repeated_rows():
+    data = mixjax.datasets.load("grouseticks")
+    formula = "TICKS ~ YEAR + (1 | BROOD)"
+    weighted = mixjax.glmm(formula, data, family="poisson", weights=np.full(len(data), 2.0))
+    doubled = mixjax.glmm(formula, pd.concat([data, data], ignore_index=True), family="poisson")
+    assert weighted.loglik == pytest.approx(doubled.loglik, abs=1e-6)
+    assert weighted.fixef.to_numpy() == pytest.approx(doubled.fixef.to_numpy(), abs=1e-6)
