@@ -7,7 +7,6 @@ proportion with the trials as weights, the second 0/1 (its second level is succe
 
 import re
 
-import numpy as np
 import pandas as pd
 
 from benchmarks.harness import time_fits

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-from .base import Family, Response, check_counts
+from .base import Family, check_counts
 
 __all__ = ["Poisson", "NegBinomial1", "NegBinomial2"]
 
