@@ -90,6 +90,12 @@ def _unpack(psi, spec: GlmmSpec):
     return psi[:nt], psi[nt : nt + p], psi[nt + p :]
 
 
+def _linear_parts(psi, data: GlmmData, spec: GlmmSpec):
+    """Per term ``Z_t T_t`` (rows of ``Z Lambda``), the fixed part ``X beta + offset`` and the family parameters."""
+    theta, beta, fam = _unpack(psi, spec)
+    return [Z @ T for Z, T in zip(data.Z, _factors(theta, spec.ks))], data.X @ beta + data.offset, fam
+
+
 def _rest(ur, spec: GlmmSpec):
     """The other terms' random effects as (levels, k) arrays."""
     return [ur[o : o + l * k].reshape(l, k) for o, l, k in zip(spec.rest_offsets, spec.levels[1:], spec.ks[1:])]
@@ -162,9 +168,7 @@ def _newton_step(u1, ur, fixed, A, fam, data, spec, clip: bool):
 
 def _mode(psi, u1, ur, data: GlmmData, spec: GlmmSpec, max_iter: int = 200):
     """The conditional mode ``u*`` (``(l1, k1)`` and ``(qr,)`` parts) by damped Newton from ``(u1, ur)``."""
-    theta, beta, fam = _unpack(psi, spec)
-    A = [Z @ T for Z, T in zip(data.Z, _factors(theta, spec.ks))]
-    fixed = data.X @ beta + data.offset
+    A, fixed, fam = _linear_parts(psi, data, spec)
 
     def h_at(u1, ur):
         return _penalized(_rows(_eta(fixed, A, u1, ur, data, spec), fam, data, spec, kernel=True), u1, ur)
@@ -196,9 +200,7 @@ def _zeros(spec: GlmmSpec):
 def _loglik_at_mode(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     """The marginal log-likelihood, the mode entering through two exact Newton steps from ``stop_gradient(u)``.
     Also returns the refined mode and the factor of ``H`` there."""
-    theta, beta, fam = _unpack(psi, spec)
-    A = [Z @ T for Z, T in zip(data.Z, _factors(theta, spec.ks))]
-    fixed = data.X @ beta + data.offset
+    A, fixed, fam = _linear_parts(psi, data, spec)
     u1, ur = jax.lax.stop_gradient(u1), jax.lax.stop_gradient(ur)
     for _ in range(2):
         s1, sr, _ = _newton_step(u1, ur, fixed, A, fam, data, spec, clip=False)
