@@ -70,6 +70,15 @@ def _minimize(value_grad_hess, x0, lower, design: Design, radius0=None):
     return solution
 
 
+def _warn(fit):
+    """Say so (a MixjaxWarning at the caller's line) when the fit did not converge or is singular."""
+    if not fit.converged:
+        warnings.warn(f"the fit did not converge: {fit.solution.status}", MixjaxWarning, stacklevel=3)
+    if fit.singular:
+        warnings.warn("boundary (singular) fit: see fit.theta and fit.varcorr", MixjaxWarning, stacklevel=3)
+    return fit
+
+
 def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> LmmFit:
     """Fit a linear mixed model with lme4's formula syntax.
 
@@ -90,11 +99,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
         theta0 = moment_start(design) if start is None else theta0
         solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower, polish=0)
     fit = LmmFit(design, objective, solution)
-    if not solution.converged:
-        warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)
-    if fit.singular:
-        warnings.warn("boundary (singular) fit: see fit.theta and fit.varcorr", MixjaxWarning, stacklevel=2)
-    return fit
+    return _warn(fit)
 
 
 def _check_nagq(nagq, formula: str) -> int:
@@ -154,8 +159,4 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     # longer first steps were rejected (VerbAgg, grouseticks, cbpp, Salamanders: 5-8 iterations instead of 7-12)
     solution = _minimize(objective.value_grad_hess, psi0, objective.lower, design, radius0=GLMM_RADIUS0)
     fit = GlmmFit(design, objective, solution)
-    if not solution.converged:
-        warnings.warn(f"the fit did not converge: {solution.status}", MixjaxWarning, stacklevel=2)
-    if fit.singular:
-        warnings.warn("boundary (singular) fit: see fit.theta and fit.varcorr", MixjaxWarning, stacklevel=2)
-    return fit
+    return _warn(fit)

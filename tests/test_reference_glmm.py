@@ -48,7 +48,7 @@ def fitted(rid):
 
 def _reference_sds(ref) -> dict:
     """(group, name) -> SD of the random effect, from lme4's varcorr, glmmTMB's sd or clmm's judge_sd."""
-    if "varcorr" in ref and "sd" in ref["varcorr"][0]:  # glmmTMB in ../shared
+    if "varcorr" in ref and "sd" in ref["varcorr"][0]:  # the shared glmmTMB reference: sd per group
         return {(row["group"], name): sd for row in ref["varcorr"] for name, sd in row["sd"].items()}
     if "varcorr" in ref:
         return {(row.get("group", row.get("grp")), row["var1"]): row["sdcor"]

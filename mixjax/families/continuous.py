@@ -19,7 +19,13 @@ __all__ = ["Gaussian", "Gamma", "InverseGaussian"]
 
 @dataclass(frozen=True)
 class _Dispersion(Family):
-    power = 0.0  # variance = sigma^2 mu^power
+    power = 0.0  # variance = sigma^2 mu^power; above 0 the response must be positive
+
+    def response(self, y, weights, levels, what):
+        resp = super().response(y, weights, levels, what)
+        if self.power > 0:
+            check_counts(np.where(resp.y > 0, resp.y, -1.0), what, f"{self.name} (positive values)", integer=False)
+        return resp
 
     def param_names(self, resp):
         return ["log(dispersion)"]
@@ -43,11 +49,6 @@ class Gaussian(_Dispersion):
 class Gamma(_Dispersion):
     power = 2.0
 
-    def response(self, y, weights, levels, what):
-        resp = super().response(y, weights, levels, what)
-        check_counts(np.where(resp.y > 0, resp.y, -1.0), what, "gamma (positive values)", integer=False)
-        return resp
-
     def logpdf(self, resp, eta, params):
         shape = jnp.exp(-2.0 * params[0])
         mu, y = self.link.inverse(eta), resp.y
@@ -57,11 +58,6 @@ class Gamma(_Dispersion):
 @dataclass(frozen=True)
 class InverseGaussian(_Dispersion):
     power = 3.0
-
-    def response(self, y, weights, levels, what):
-        resp = super().response(y, weights, levels, what)
-        check_counts(np.where(resp.y > 0, resp.y, -1.0), what, "inverse_gaussian (positive values)", integer=False)
-        return resp
 
     def logpdf(self, resp, eta, params):
         log_sigma = params[0]

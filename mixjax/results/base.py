@@ -10,8 +10,8 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of theta
 
 
 class MixedFit:
-    """Mixin: needs ``design``, ``_theta_values`` (array), ``_b`` (per term (levels, k) random effects) and
-    ``condvar``."""
+    """Mixin: needs ``design``, ``loglik``, ``df``, ``_theta_values`` (array), ``_b`` (per term (levels, k)
+    random effects) and ``condvar``."""
 
     @property
     def nobs(self) -> int:
@@ -20,6 +20,14 @@ class MixedFit:
     @property
     def ngroups(self) -> dict:
         return {t.factor: t.n_levels for t in self.design.terms}
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.df
 
     @property
     def singular(self) -> bool:

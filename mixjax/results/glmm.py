@@ -129,14 +129,6 @@ class GlmmFit(MixedFit):
     def df(self) -> int:
         return len(self.solution.x)
 
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.df
-
     # ---------------------------------------------------------------------------------------- convergence
     @property
     def hessian(self) -> np.ndarray:

@@ -103,14 +103,6 @@ class LmmFit(MixedFit):
     def df(self) -> int:
         return self.design.p + self.design.n_theta + 1
 
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.df
-
     # ---------------------------------------------------------------------------------------- convergence
     @cached_property
     def hessian(self) -> np.ndarray:
