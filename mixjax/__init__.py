@@ -7,7 +7,7 @@ Stages (each public, as lme4's lFormula -> mkLmerDevfun -> optimizeLmer -> mkMer
 from . import _config  # noqa: F401  (float64, persistent compilation cache)
 from . import datasets
 from . import families
-from .api import glmm, lmm
+from .api import glmm, lmm, nlme
 from .design import Design, MixjaxWarning, ReTerm
 from .design import build as build_design
 from .formula import parse as parse_formula
@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "lmm",
     "glmm",
+    "nlme",
     "datasets",
     "families",
     "parse_formula",

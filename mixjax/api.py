@@ -17,7 +17,7 @@ from .optim.lbfgs import minimize_lbfgs
 from .results import GlmmFit, LmmFit
 from .start import moment_start
 
-__all__ = ["lmm", "glmm"]
+__all__ = ["lmm", "glmm", "nlme"]
 
 MAX_QUADRATURE_NODES = 10_000  # nagq ** k
 GLMM_RADIUS0 = 0.5
@@ -160,3 +160,94 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     solution = _minimize(objective.value_grad_hess, psi0, objective.lower, design, radius0=GLMM_RADIUS0)
     fit = GlmmFit(design, objective, solution)
     return _warn(fit)
+
+
+def _parameter_list(text: str, what: str) -> list[str]:
+    names = [p.strip() for p in text.split("+")]
+    bad = [p for p in names if not p.isidentifier()]
+    if bad or not names:
+        raise ValueError(f"{what}: {', '.join(map(repr, bad or [text]))} is not a parameter name.")
+    return names
+
+
+def _nlme_terms(fixed: str, random: str) -> tuple[list[str], list[str], str]:
+    """``"A + B ~ 1"`` and ``"A ~ 1 | g"`` -> (fixed parameters, random parameters, grouping column)."""
+    if not isinstance(fixed, str) or fixed.count("~") != 1 or fixed.split("~")[1].strip() != "1":
+        raise ValueError(
+            f"fixed={fixed!r}: write 'A + B + C ~ 1' (each parameter a constant; parameter-specific linear models "
+            "such as {'A': '~ Variety'} are not supported yet)."
+        )
+    if not isinstance(random, str) or random.count("~") != 1 or random.count("|") != 1:
+        raise ValueError(f"random={random!r}: write 'A ~ 1 | group' or 'A + B ~ 1 | group'.")
+    lhs, rhs = random.split("~")
+    one, group = (side.strip() for side in rhs.split("|"))
+    if one != "1" or not group.isidentifier():
+        raise ValueError(
+            f"random={random!r}: write 'A ~ 1 | group' with one grouping column (nested groups are not supported yet)."
+        )
+    return _parameter_list(fixed.split("~")[0], "fixed"), _parameter_list(lhs, "random"), group
+
+
+def nlme(model: str, data, *, fixed: str, random: str, start: dict, covariance: str = "unstructured",
+         method: str = "ML"):
+    """Fit a nonlinear mixed model by Lindstrom-Bates, as R's ``nlme()``.
+
+    ``model``: ``"response ~ expression"`` in data columns and parameters (a restricted parser: numbers, names,
+    ``+ - * / ^``, exp, log, sqrt, trig); ``fixed``: ``"A + B ~ 1"``; ``random``: ``"A ~ 1 | group"`` or
+    ``"A + B ~ 1 | group"``; ``start``: a value per fixed parameter; ``covariance``: ``"unstructured"`` (pdSymm) or
+    ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` or ``"REML"``.
+    """
+    import pandas as pd
+
+    from .checks import _check_columns, _drop_missing
+    from .nonlinear import parse_model
+    from .objectives.nlme import NlmeSpec, linearize
+    from .optim.lindstrom_bates import lindstrom_bates
+    from .results.nlme import NlmeFit
+
+    expr = parse_model(model)
+    params, random_params, group = _nlme_terms(fixed, random)
+    if covariance not in ("unstructured", "diagonal"):
+        raise ValueError(f"covariance must be 'unstructured' or 'diagonal', got {covariance!r}.")
+    if method not in ("ML", "REML"):
+        raise ValueError(f"method must be 'ML' or 'REML', got {method!r}.")
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    unused = [p for p in params + random_params if p not in expr.symbols]
+    if unused:
+        raise ValueError(f"parameter(s) {', '.join(unused)} of fixed/random are not in the model {expr.text!r}.")
+    not_fixed = [p for p in random_params if p not in params]
+    if not_fixed:
+        raise ValueError(f"random parameter(s) {', '.join(not_fixed)} must also be in fixed={fixed!r}.")
+    columns = [s for s in expr.symbols if s not in params]
+    _check_columns(set(columns) | {expr.response, group}, data, model)
+    missing = [p for p in params if not isinstance(start, dict) or p not in start]
+    if missing:
+        raise ValueError(
+            f"start has no value for {', '.join(missing)}; give start={{'{missing[0]}': ...}} for every parameter in "
+            "fixed (self-starting models are not supported yet)."
+        )
+    frame, _, _, _ = _drop_missing(data, sorted(set(columns) | {expr.response, group}), None)
+    cat = frame[group].astype("category") if not isinstance(frame[group].dtype, pd.CategoricalDtype) else frame[group]
+    cat = cat.cat.remove_unused_categories()
+    codes, levels = np.asarray(cat.cat.codes, dtype=np.int32), tuple(map(str, cat.cat.categories))
+    index = {p: i for i, p in enumerate(params)}
+    blocks = ((tuple(index[p] for p in random_params),) if covariance == "unstructured"
+              else tuple((index[p],) for p in random_params))
+    spec = NlmeSpec(expr.evaluate, tuple(params), blocks, len(levels))
+    values = {c: np.asarray(frame[c], dtype=float) for c in columns}
+    y = np.asarray(frame[expr.response], dtype=float)
+    beta0 = np.array([float(start[p]) for p in params])
+    f0 = np.asarray(linearize(beta0, np.zeros((len(levels), len(random_params))), values, codes, spec)[0])
+    if not np.all(np.isfinite(f0)):
+        raise ValueError(
+            f"the model is not finite at the start values in {int((~np.isfinite(f0)).sum())} row(s) (first at row "
+            f"{int(np.flatnonzero(~np.isfinite(f0))[0])}); change start."
+        )
+    state = lindstrom_bates(spec, y, values, codes, levels, group, beta0, reml=method == "REML")
+    if not state.converged:
+        raise ValueError(
+            f"the Lindstrom-Bates iterations failed: {state.status}. Try other start values, or fewer random "
+            "effects (covariance='diagonal', or fewer parameters in random)."
+        )
+    return NlmeFit(model, spec, state, group, levels, codes, values, y, method == "REML")
