@@ -195,7 +195,7 @@ def nlme(model: str, data, *, fixed: str, random: str, start: dict, covariance: 
     ``model``: ``"response ~ expression"`` in data columns and parameters (a restricted parser: numbers, names,
     ``+ - * / ^``, exp, log, sqrt, trig); ``fixed``: ``"A + B ~ 1"``; ``random``: ``"A ~ 1 | group"`` or
     ``"A + B ~ 1 | group"``; ``start``: a value per fixed parameter; ``covariance``: ``"unstructured"`` (pdSymm) or
-    ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` or ``"REML"``.
+    ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` (REML is not supported yet).
     """
     import pandas as pd
 
@@ -209,8 +209,13 @@ def nlme(model: str, data, *, fixed: str, random: str, start: dict, covariance: 
     params, random_params, group = _nlme_terms(fixed, random)
     if covariance not in ("unstructured", "diagonal"):
         raise ValueError(f"covariance must be 'unstructured' or 'diagonal', got {covariance!r}.")
-    if method not in ("ML", "REML"):
-        raise ValueError(f"method must be 'ML' or 'REML', got {method!r}.")
+    if method == "REML":
+        raise ValueError(
+            "method='REML' is not supported yet for nonlinear models (nlme's REML differs from a REML step on the "
+            "linearized model); use method='ML', nlme's default."
+        )
+    if method != "ML":
+        raise ValueError(f"method must be 'ML', got {method!r}.")
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     unused = [p for p in params + random_params if p not in expr.symbols]
@@ -244,10 +249,10 @@ def nlme(model: str, data, *, fixed: str, random: str, start: dict, covariance: 
             f"the model is not finite at the start values in {int((~np.isfinite(f0)).sum())} row(s) (first at row "
             f"{int(np.flatnonzero(~np.isfinite(f0))[0])}); change start."
         )
-    state = lindstrom_bates(spec, y, values, codes, levels, group, beta0, reml=method == "REML")
+    state = lindstrom_bates(spec, y, values, codes, levels, group, beta0)
     if not state.converged:
         raise ValueError(
             f"the Lindstrom-Bates iterations failed: {state.status}. Try other start values, or fewer random "
             "effects (covariance='diagonal', or fewer parameters in random)."
         )
-    return NlmeFit(model, spec, state, group, levels, codes, values, y, method == "REML")
+    return NlmeFit(model, spec, state, group, levels, codes, values, y)

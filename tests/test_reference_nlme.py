@@ -95,3 +95,13 @@ def test_bad_input():
     with pytest.raises(ValueError, match="random parameter.*must also be in fixed"):
         mixjax.nlme(model, orange, **{**args, "fixed": "Asym + xmid ~ 1", "random": "Asym + scal ~ 1 | Tree"})
     pd.testing.assert_frame_equal(orange, before)
+
+
+
+def test_reml_is_refused_for_now():
+    """nlme's REML for nonlinear models is not the REML LME step alone (tests/reference/extra_nlme_orange_reml.json
+    is nlme's; the plain REML linearization lands 0.9 SE away): refused until it matches."""
+    model, fixed, random, _ = CASES["nlme_orange"]
+    with pytest.raises(ValueError, match="method='REML' is not supported yet"):
+        mixjax.nlme(model, mixjax.datasets.load("Orange"), fixed=fixed, random=random,
+                    start={"Asym": 192, "xmid": 728, "scal": 353}, method="REML")

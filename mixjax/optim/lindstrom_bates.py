@@ -66,8 +66,8 @@ def _linearized_design(y, f, J, beta, b, codes, levels, group, spec: NlmeSpec) -
                   weights=np.ones(len(y)))
 
 
-def lindstrom_bates(spec: NlmeSpec, y, columns, codes, levels, group: str, beta0, *, reml: bool = False,
-                    max_iter: int = 100, tol: float = 1e-8) -> LindstromBates:
+def lindstrom_bates(spec: NlmeSpec, y, columns, codes, levels, group: str, beta0, *, max_iter: int = 100,
+                    tol: float = 1e-8) -> LindstromBates:
     data = (y, columns, codes)
     k = len(spec.random)
     theta = np.concatenate([Unstructured(len(block)).start() for block in spec.blocks])
@@ -80,7 +80,7 @@ def lindstrom_bates(spec: NlmeSpec, y, columns, codes, levels, group: str, beta0
         b = u @ T.T
         f, J = (np.asarray(a) for a in linearize(beta, b, columns, codes, spec))
         design = _linearized_design(np.asarray(y), f, J, beta, b, np.asarray(codes), levels, group, spec)
-        objective = make_lmm(design, reml=reml)
+        objective = make_lmm(design, reml=False)
         solution = minimize(objective.value_grad_hess, np.maximum(theta, design.theta_lower), objective.lower)
         theta = solution.x
         est = estimates(objective, design, theta)

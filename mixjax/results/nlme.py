@@ -30,7 +30,6 @@ class NlmeFit:
     codes: np.ndarray
     columns: dict
     y: np.ndarray
-    reml: bool
 
     @cached_property
     def _est(self) -> Estimates:
@@ -128,8 +127,7 @@ class NlmeFit:
         table = pd.DataFrame({"Value": self.fixef, "Std.Error": self.fixef_se, "t-value": self.fixef / self.fixef_se})
         vc = self.varcorr[self.varcorr.var2.isna()]
         lines = [
-            f"Nonlinear mixed-effects model fit by {'REML' if self.reml else 'maximum likelihood'} "
-            "(Lindstrom-Bates, mixjax)",
+            "Nonlinear mixed-effects model fit by maximum likelihood (Lindstrom-Bates, mixjax)",
             f"  Model: {self.model}",
             f"  AIC {self.aic:.4f}  BIC {self.bic:.4f}  logLik {self.loglik:.4f}",
             "",
