@@ -4,12 +4,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["MixedFit", "SINGULAR_TOL"]
+__all__ = ["Criteria", "MixedFit", "SINGULAR_TOL"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of theta
 
 
-class MixedFit:
+class Criteria:
+    """Mixin: AIC and BIC from ``loglik``, ``df`` and ``nobs``."""
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.nobs) * self.df
+
+
+class MixedFit(Criteria):
     """Mixin: needs ``design``, ``loglik``, ``df``, ``_theta_values`` (array), ``_b`` (per term (levels, k)
     random effects) and ``condvar``."""
 
@@ -20,14 +32,6 @@ class MixedFit:
     @property
     def ngroups(self) -> dict:
         return {t.factor: t.n_levels for t in self.design.terms}
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.df
 
     @property
     def singular(self) -> bool:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..objectives.nlme import NlmeSpec, _f, _phi
 from ..optim.lindstrom_bates import LindstromBates
+from .base import Criteria
 from .estimates import Estimates, covariance_parts, estimates
 from .lmm import OptimizerInfo
 
@@ -19,7 +20,7 @@ __all__ = ["NlmeFit"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class NlmeFit:
+class NlmeFit(Criteria):
     """A fitted nonlinear mixed model. Built by ``mixjax.nlme``."""
 
     model: str
@@ -78,14 +79,6 @@ class NlmeFit:
     @property
     def df(self) -> int:
         return len(self.spec.names) + len(self.state.solution.x) + 1
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.nobs) * self.df
 
     @property
     def nobs(self) -> int:
