@@ -5,8 +5,8 @@ Per row ``i`` in group ``g``: ``y_i = f(phi_i, x_i) + e_i`` with ``phi_i = beta 
 random effects (``phi_i = beta`` on the others), ``b_g = T u_g``, ``cov(b_g) = sigma^2 T T'`` (``T`` block
 diagonal, one block per random-effects term, lme4's theta inside each block).
 
-* PNLS at fixed ``T``: minimize ``|y - f(beta, T u)|^2 + |u|^2`` over ``(beta, u)`` by Gauss-Newton, with the
-  Jacobian from ``jax.jacfwd``.
+* PNLS at fixed ``T``: minimize ``|y - f(beta, T u)|^2 + |u|^2`` over ``(beta, u)`` by Gauss-Newton, with each
+  row's derivatives from one ``jax.vjp`` and the normal equations solved blockwise.
 * Linearization at ``(beta, b)``: ``X = df/dphi`` (n, P), ``Z = X[:, random]``, pseudo-response
   ``w = y - f + X beta + Z b_g``; the LMM ``w ~ X beta + (Z | g)`` gives the next ``T``, ``sigma`` and ``beta``.
 
@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from ..covariance import Unstructured
+from ..linalg.blocked import block_factor, block_solve
 
 __all__ = ["NlmeSpec", "pnls_step", "pnls_residuals", "linearize", "relative_factor"]
 
@@ -69,20 +70,27 @@ def pnls_residuals(beta, u, theta, y, columns, codes, spec: NlmeSpec):
 
 @partial(jax.jit, static_argnames="spec")
 def pnls_step(beta, u, theta, y, columns, codes, spec: NlmeSpec):
-    """Gauss-Newton step for ``(beta, u)`` (flattened) and the current sum of squares."""
-    p = beta.shape[0]
+    """Gauss-Newton step ``(d_beta, d_u)`` for the PNLS objective and its current value. The normal equations have
+    the random effects' block structure (``linalg.blocked``: per-level ``k x k`` blocks for ``u``, dense for
+    ``beta``), so the cost is linear in the number of groups."""
+    T = relative_factor(theta, spec)
+    f, J = _linearize(beta, u @ T.T, columns, codes, spec)
+    r = y - f
+    A = J[:, jnp.array(spec.random)] @ T  # d f / d u_g, per row (n, k)
+    level_sum = partial(jax.ops.segment_sum, segment_ids=codes, num_segments=spec.n_levels)
+    H11 = level_sum(A[:, :, None] * A[:, None, :]) + jnp.eye(A.shape[1])
+    F = block_factor(H11, level_sum(A[:, :, None] * J[:, None, :]), J.T @ J)
+    d_u, d_beta = block_solve(F, level_sum(A * r[:, None]) - u, J.T @ r)
+    return d_beta, d_u, r @ r + jnp.sum(u**2)
 
-    def residuals(x):
-        return pnls_residuals(x[:p], x[p:].reshape(u.shape), theta, y, columns, codes, spec)
 
-    x = jnp.concatenate([beta, u.ravel()])
-    r = residuals(x)
-    return jnp.linalg.lstsq(jax.jacfwd(residuals)(x), -r)[0], r @ r
+def _linearize(beta, b, columns, codes, spec: NlmeSpec):
+    values, vjp = jax.vjp(lambda phi: _f(phi, columns, spec), _phi(beta, b, codes, spec))
+    return values, vjp(jnp.ones_like(values))[0]
 
 
 @partial(jax.jit, static_argnames="spec")
 def linearize(beta, b, columns, codes, spec: NlmeSpec):
     """``f`` and its derivatives in each row's own parameters ``phi`` (n, P) at ``(beta, b)`` (rows are
     independent, so one reverse pass gives every row's gradient)."""
-    values, vjp = jax.vjp(lambda phi: _f(phi, columns, spec), _phi(beta, b, codes, spec))
-    return values, vjp(jnp.ones_like(values))[0]
+    return _linearize(beta, b, columns, codes, spec)

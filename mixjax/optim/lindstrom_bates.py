@@ -38,17 +38,17 @@ class LindstromBates(NamedTuple):
 def _pnls(beta, u, theta, data, spec, max_iter: int = 100):
     """Gauss-Newton with step halving on ``|y - f|^2 + |u|^2``."""
     for _ in range(max_iter):
-        step, ss = pnls_step(beta, u, theta, *data, spec)
-        step, ss = np.asarray(step), float(ss)
+        d_beta, d_u, ss = (np.asarray(a) for a in pnls_step(beta, u, theta, *data, spec))
         t = 1.0
         while True:
-            new_beta, new_u = beta + t * step[: len(beta)], u + t * step[len(beta) :].reshape(u.shape)
+            new_beta, new_u = beta + t * d_beta, u + t * d_u
             r = np.asarray(pnls_residuals(new_beta, new_u, theta, *data, spec))
             if r @ r <= ss or t < 1e-10:
                 break
             t *= 0.5
         beta, u = new_beta, new_u
-        if np.max(np.abs(t * step)) < 1e-10 * (1.0 + np.max(np.abs(np.concatenate([beta, u.ravel()])))):
+        size = max(np.max(np.abs(d_beta)), np.max(np.abs(d_u), initial=0.0))
+        if t * size < 1e-10 * (1.0 + max(np.max(np.abs(beta)), np.max(np.abs(u), initial=0.0))):
             break
     return beta, u
 
