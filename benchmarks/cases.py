@@ -26,10 +26,15 @@ class Case:
     description: str = ""
     family: str | None = None  # a GLMM family (mixjax's name); None for a linear mixed model
     nagq: int = 1
+    nlme: dict | None = None  # nonlinear model: fixed, random, start, covariance (``formula`` is the model)
 
     @property
     def glmm(self) -> bool:
         return self.family is not None
+
+    @property
+    def nlme_group(self) -> str | None:
+        return self.nlme["random"].split("|")[1].strip() if self.nlme else None
 
     @property
     def fixed_formula(self) -> str:
@@ -47,12 +52,12 @@ class Case:
     def grouping_columns(self) -> list[str]:
         """Columns that form grouping factors (``dept:service`` gives both)."""
         cols = [c.strip() for _, g in self.random_terms for c in g.split(":")]
-        return list(dict.fromkeys(cols))
+        return list(dict.fromkeys(cols + ([self.nlme_group] if self.nlme else [])))
 
     def data(self) -> pd.DataFrame:
         """The case's data: only the formula's columns, grouping columns categorical."""
         df = self.load()
-        names = set(_NAME.findall(self.formula))
+        names = set(_NAME.findall(self.formula)) | set(self.grouping_columns)
         df = df[[c for c in df.columns if c in names]].copy()
         for col in self.grouping_columns:
             if not isinstance(df[col].dtype, pd.CategoricalDtype):
@@ -121,6 +126,28 @@ def sim_bernoulli(n_groups: int = 50_000, per_group: int = 20, seed: int = 20240
     return pd.DataFrame({"y": y, "x": x, "g": _factor(g, n_groups, "g")})
 
 
+def sim_theoph(n_subjects: int = 5000, seed: int = 20240604) -> pd.DataFrame:
+    """A Theoph-like study: first-order absorption and elimination, 11 samples per subject over 36 h.
+
+    log rates (lKe, lKa, lCl) = (-2.45, 0.47, -3.23) + subject effects with SDs (0.1, 0.6, 0.17); dose U(3, 6);
+    residual SD 0.5.
+    """
+    rng = np.random.default_rng(seed)
+    times = np.array([0.25, 0.5, 1, 2, 3.5, 5, 7, 9, 12, 24, 36.0])
+    b = np.array([-2.45, 0.47, -3.23]) + rng.normal(size=(n_subjects, 3)) * np.array([0.1, 0.6, 0.17])
+    dose = rng.uniform(3, 6, n_subjects)
+    subject = np.repeat(np.arange(n_subjects), len(times))
+    t = np.tile(times, n_subjects)
+    lke, lka, lcl = b[subject].T
+    mean = dose[subject] * np.exp(lke + lka - lcl) * (np.exp(-np.exp(lke) * t) - np.exp(-np.exp(lka) * t)) / (
+        np.exp(lka) - np.exp(lke))
+    return pd.DataFrame({"Subject": _factor(subject, n_subjects, "s"), "Time": t, "Dose": dose[subject],
+                         "conc": mean + rng.normal(scale=0.5, size=len(t))})
+
+
+_THEOPH = "conc ~ Dose*exp(lKe+lKa-lCl)*(exp(-exp(lKe)*Time)-exp(-exp(lKa)*Time))/(exp(lKa)-exp(lKe))"
+_THEOPH_START = {"lKe": -2.4, "lKa": 0.45, "lCl": -3.2}
+
 CASES: dict[str, Case] = {
     c.name: c
     for c in (
@@ -149,5 +176,22 @@ CASES: dict[str, Case] = {
              "simulated: 1e6 Bernoulli rows, 5e4 groups, correlated intercept + slope, Laplace", family="binomial"),
         Case("sim_bernoulli_1m_agq5", "y ~ x + (x | g)", False, sim_bernoulli,
              "the same, adaptive quadrature, 5 points per dimension (25 per group)", family="binomial", nagq=5),
+        # nonlinear mixed models (issue 4), ML by Lindstrom-Bates
+        Case("orange", "circumference ~ Asym/(1+exp((xmid-age)/scal))", False, _dataset("Orange"),
+             "35 rows, logistic growth, random Asym over 5 trees",
+             nlme={"fixed": "Asym + xmid + scal ~ 1", "random": "Asym ~ 1 | Tree",
+                   "start": {"Asym": 192, "xmid": 728, "scal": 353}, "covariance": "unstructured"}),
+        Case("theoph", _THEOPH, False, _dataset("Theoph"),
+             "132 rows, first-order compartment model, 12 subjects, diagonal covariance",
+             nlme={"fixed": "lKe + lKa + lCl ~ 1", "random": "lKe + lKa + lCl ~ 1 | Subject",
+                   "start": _THEOPH_START, "covariance": "diagonal"}),
+        Case("soybean", "weight ~ Asym/(1+exp((xmid-Time)/scal))", False, _dataset("Soybean"),
+             "412 rows, logistic growth, 48 plots, diagonal covariance",
+             nlme={"fixed": "Asym + xmid + scal ~ 1", "random": "Asym + xmid + scal ~ 1 | Plot",
+                   "start": {"Asym": 17, "xmid": 52, "scal": 7.5}, "covariance": "diagonal"}),
+        Case("sim_theoph_5k", _THEOPH, False, sim_theoph,
+             "simulated: 5,000 subjects x 11 samples, first-order compartment, unstructured 3 x 3 covariance",
+             nlme={"fixed": "lKe + lKa + lCl ~ 1", "random": "lKe + lKa + lCl ~ 1 | Subject",
+                   "start": _THEOPH_START, "covariance": "unstructured"}),
     )
 }

@@ -7,12 +7,12 @@ import warnings
 import numpy as np
 
 from . import families
-from .design import Design, MixjaxWarning, build
+from .design import MixjaxWarning, build
 from .families.separation import separated_columns
 from .formula import parse
 from .objectives.glmm import make_glmm
 from .objectives.lmm import make_lmm
-from .optim import minimize
+from .optim.reflect import minimize_reflecting
 from .optim.lbfgs import minimize_lbfgs
 from .results import GlmmFit, LmmFit
 from .start import moment_start
@@ -48,28 +48,6 @@ def _start(start, names: list, default: np.ndarray, lower: np.ndarray, what: str
     return x
 
 
-def _minimize(value_grad_hess, x0, lower, design: Design, radius0=None):
-    """Trust-region Newton; where a term's diagonal theta entry stops at 0 only because of the sign of the entries
-    below it, restart from the mirror point (same covariance; see ``Unstructured.reflect_zero_columns``)."""
-    solution = minimize(value_grad_hess, x0, lower, radius0=radius0)
-    for _ in range(3):
-        x, start, changed = solution.x.copy(), 0, False
-        for term in design.terms:
-            n = term.cov.n_theta
-            reflected = term.cov.reflect_zero_columns(x[start : start + n], solution.grad[start : start + n])
-            if reflected is not None:
-                x[start : start + n], changed = reflected, True
-            start += n
-        if not changed:
-            break
-        retry = minimize(value_grad_hess, x, lower, radius0=radius0)
-        if not retry.fun < solution.fun:
-            break
-        solution = retry._replace(iterations=solution.iterations + retry.iterations,
-                                  evaluations=solution.evaluations + retry.evaluations)
-    return solution
-
-
 def _warn(fit):
     """Say so (a MixjaxWarning at the caller's line) when the fit did not converge or is singular."""
     if not fit.converged:
@@ -94,7 +72,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     objective = make_lmm(design, reml=reml)
     if objective.spec.nr <= DENSE_NEWTON_MAX:
-        solution = _minimize(objective.value_grad_hess, theta0, objective.lower, design)
+        solution = minimize_reflecting(objective.value_grad_hess, theta0, objective.lower, design.terms)
     else:  # crossed / nested with a large dense block: quasi-Newton on the exact gradient, Newton polish
         theta0 = moment_start(design) if start is None else theta0
         solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower, polish=0)
@@ -157,7 +135,8 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     psi0 = _start(start, objective.names, objective.start, objective.lower, what="parameter")
     # a first trust radius of 0.5: the Newton model of the Laplace likelihood is poor far from the optimum, and
     # longer first steps were rejected (VerbAgg, grouseticks, cbpp, Salamanders: 5-8 iterations instead of 7-12)
-    solution = _minimize(objective.value_grad_hess, psi0, objective.lower, design, radius0=GLMM_RADIUS0)
+    solution = minimize_reflecting(objective.value_grad_hess, psi0, objective.lower, design.terms,
+                                   radius0=GLMM_RADIUS0)
     fit = GlmmFit(design, objective, solution)
     return _warn(fit)
 
@@ -239,7 +218,7 @@ def nlme(model: str, data, *, fixed: str, random: str, start: dict, covariance: 
     index = {p: i for i, p in enumerate(params)}
     blocks = ((tuple(index[p] for p in random_params),) if covariance == "unstructured"
               else tuple((index[p],) for p in random_params))
-    spec = NlmeSpec(expr.evaluate, tuple(params), blocks, len(levels))
+    spec = NlmeSpec(expr, tuple(params), blocks, len(levels))  # expr: callable, hashed by its text (shared compiles)
     values = {c: np.asarray(frame[c], dtype=float) for c in columns}
     y = np.asarray(frame[expr.response], dtype=float)
     beta0 = np.array([float(start[p]) for p in params])

@@ -28,7 +28,7 @@ def _forbidden(*args, **kwargs):
 def no_numerics(monkeypatch):
     """Fail the test if lmm() gets as far as building the objective or optimizing."""
     monkeypatch.setattr(mixjax.api, "make_lmm", _forbidden)
-    monkeypatch.setattr(mixjax.api, "minimize", _forbidden)
+    monkeypatch.setattr(mixjax.api, "minimize_reflecting", _forbidden)
 
 
 def assert_rejected(data: pd.DataFrame, match: str, formula: str = FORMULA, **kwargs) -> ValueError:
@@ -37,7 +37,7 @@ def assert_rejected(data: pd.DataFrame, match: str, formula: str = FORMULA, **kw
     before = data.copy(deep=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mixjax.api, "make_lmm", _forbidden)
-        patch.setattr(mixjax.api, "minimize", _forbidden)
+        patch.setattr(mixjax.api, "minimize_reflecting", _forbidden)
         with pytest.raises(ValueError, match=match) as info:
             mixjax.lmm(formula, data, **kwargs)
     pd.testing.assert_frame_equal(data, before)

@@ -23,7 +23,7 @@ def rejected(data: pd.DataFrame, match: str, formula: str, **kwargs) -> ValueErr
     before = data.copy(deep=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mixjax.api, "make_glmm", _forbidden)
-        patch.setattr(mixjax.api, "minimize", _forbidden)
+        patch.setattr(mixjax.api, "minimize_reflecting", _forbidden)
         with pytest.raises(ValueError, match=match) as info:
             mixjax.glmm(formula, data, **kwargs)
     pd.testing.assert_frame_equal(data, before)

@@ -2,7 +2,7 @@
 
 import importlib
 
-ENGINES = ("mixjax", "lme4", "glmmtmb", "statsmodels", "mixedlm")
+ENGINES = ("mixjax", "lme4", "glmmtmb", "nlme", "statsmodels", "mixedlm")
 
 
 def load_adapter(engine: str):

@@ -19,6 +19,8 @@ R_SCRIPT = Path(__file__).with_name("lme4_bench.R")
 
 
 def run(case, repeats: int) -> dict:
+    if case.nlme:
+        return {"skipped": "nonlinear cases are compared with R's nlme"}
     if case.glmm and case.nagq > 1 and any(expr.strip() != "1" for expr, _ in case.random_terms):
         return {"skipped": "lme4 allows nAGQ > 1 only for a single scalar random intercept"}
     return run_r(case, repeats, "lme4")

@@ -12,7 +12,9 @@ def run(case, repeats: int) -> dict:
     import mixjax
 
     data = case.data()
-    if case.glmm:
+    if case.nlme:
+        fit = lambda: mixjax.nlme(case.formula, data, **case.nlme)  # noqa: E731
+    elif case.glmm:
         fit = lambda: mixjax.glmm(case.formula, data, family=case.family, nagq=case.nagq)  # noqa: E731
     else:
         fit = lambda: mixjax.lmm(case.formula, data, reml=case.reml)  # noqa: E731

@@ -13,6 +13,8 @@ MAX_VC_LEVELS = 500
 
 
 def run(case, repeats: int) -> dict:
+    if case.nlme:
+        return {"skipped": "nonlinear cases are compared with R's nlme"}
     if case.glmm:
         return {"skipped": "statsmodels has no Laplace or quadrature GLMM (its Bayes mixed GLMs are variational)"}
     import statsmodels.formula.api as smf

@@ -35,6 +35,8 @@ class ModelExpression:
     def evaluate(self, values: dict):
         return _evaluate(self.tree.body, values)
 
+    __call__ = evaluate
+
     def __eq__(self, other):  # equal text, equal model: compiled programs are shared between fits
         return isinstance(other, ModelExpression) and (self.response, self.text) == (other.response, other.text)
 

@@ -13,7 +13,8 @@ from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
 from ..objectives.nlme import NlmeSpec, linearize, pnls_residuals, pnls_step, relative_factor
 from ..results.estimates import estimates
-from .newton import Solution, minimize
+from .newton import Solution
+from .reflect import minimize_reflecting
 
 __all__ = ["LindstromBates", "lindstrom_bates"]
 
@@ -81,7 +82,8 @@ def lindstrom_bates(spec: NlmeSpec, y, columns, codes, levels, group: str, beta0
         f, J = (np.asarray(a) for a in linearize(beta, b, columns, codes, spec))
         design = _linearized_design(np.asarray(y), f, J, beta, b, np.asarray(codes), levels, group, spec)
         objective = make_lmm(design, reml=False)
-        solution = minimize(objective.value_grad_hess, np.maximum(theta, design.theta_lower), objective.lower)
+        solution = minimize_reflecting(objective.value_grad_hess, np.maximum(theta, design.theta_lower),
+                                       objective.lower, design.terms)
         theta = solution.x
         est = estimates(objective, design, theta)
         beta, b = est.beta, np.column_stack(est.b)
