@@ -59,7 +59,13 @@ def test_matches_nlme(rid):
 def test_predictions_and_summary():
     _, fit = fitted("nlme_orange")
     assert fit.residuals(1) @ fit.residuals(1) < fit.residuals(0) @ fit.residuals(0)  # group curves fit better
-    assert np.allclose(fit.predict(1) + fit.residuals(1), fit.y)
+    assert np.allclose(fit.predict(level=1) + fit.residuals(1), fit.y)
+    orange = mixjax.datasets.load("Orange")
+    assert fit.predict(orange.iloc[:7], level=1) == pytest.approx(fit.predict(level=1)[:7], rel=1e-12)
+    grid = pd.DataFrame({"age": [0.0, 1e6]})  # the population curve runs from near 0 to Asym
+    assert fit.predict(grid, level=0) == pytest.approx([fit.fixef["Asym"] / (1 + np.exp(fit.fixef["xmid"] / fit.fixef["scal"])), fit.fixef["Asym"]], rel=1e-9)
+    with pytest.raises(ValueError, match="not in the fit"):
+        fit.predict(pd.DataFrame({"age": [100.0], "Tree": ["9"]}))
     assert list(fit.ranef.columns) == ["Asym"] and len(fit.ranef) == 5
     assert abs(fit.ranef["Asym"].mean()) < 1.0
     text = fit.summary()

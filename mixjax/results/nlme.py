@@ -105,16 +105,34 @@ class NlmeFit(Criteria):
         return OptimizerInfo(s.status, s.iterations, s.solution.evaluations, s.solution.grad_norm,
                              s.solution.hessian_min_eig)
 
-    def predict(self, level: int = 1) -> np.ndarray:
-        """Fitted means of the rows used in the fit: ``level=1`` with the group effects, ``0`` the population
-        curve (``b = 0``), as nlme's ``fitted(m, level=)``."""
+    def predict(self, newdata: pd.DataFrame | None = None, level: int = 1) -> np.ndarray:
+        """Means for ``newdata`` (default: the fitted rows): ``level=1`` with the group effects of each row's group
+        (a level not seen in the fit raises), ``level=0`` the population curve (``b = 0``), as nlme's
+        ``predict(m, newdata, level=)``."""
         if level not in (0, 1):
             raise ValueError(f"level must be 0 (population) or 1 (groups), got {level!r}.")
+        columns, codes = self.columns, self.codes
+        if newdata is not None:
+            missing = [c for c in list(self.columns) + ([self.group] if level else []) if c not in newdata.columns]
+            if missing:
+                raise ValueError(f"newdata lacks column(s) {', '.join(missing)}.")
+            columns = {c: np.asarray(newdata[c], dtype=float) for c in self.columns}
+            codes = np.zeros(len(newdata), dtype=np.int32)
+            if level:
+                index = {lev: i for i, lev in enumerate(self.levels)}
+                labels = newdata[self.group].astype(str).to_numpy()
+                unknown = sorted({lab for lab in labels if lab not in index})
+                if unknown:
+                    raise ValueError(
+                        f"newdata has level(s) of {self.group!r} not in the fit: {', '.join(unknown[:5])}; "
+                        "predict them with level=0."
+                    )
+                codes = np.array([index[lab] for lab in labels], dtype=np.int32)
         b = self.state.b if level == 1 else np.zeros_like(self.state.b)
-        return np.asarray(_f(_phi(self.state.beta, b, self.codes, self.spec), self.columns, self.spec))
+        return np.asarray(_f(_phi(self.state.beta, b, codes, self.spec), columns, self.spec))
 
     def residuals(self, level: int = 1) -> np.ndarray:
-        return self.y - self.predict(level)
+        return self.y - self.predict(level=level)
 
     def summary(self) -> str:
         table = pd.DataFrame({"Value": self.fixef, "Std.Error": self.fixef_se, "t-value": self.fixef / self.fixef_se})
