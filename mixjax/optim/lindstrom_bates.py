@@ -11,7 +11,7 @@ import numpy as np
 from ..covariance import Unstructured
 from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
-from ..objectives.nlme import NlmeSpec, linearize, pnls_residuals, pnls_step, relative_factor
+from ..objectives.nlme import NlmeSpec, linearize, pnls_residuals, pnls_step
 from ..results.estimates import estimates
 from .newton import Solution
 from .reflect import minimize_reflecting
@@ -54,6 +54,18 @@ def _pnls(beta, u, theta, data, spec, max_iter: int = 100):
     return beta, u
 
 
+def _host_factor(theta: np.ndarray, spec: NlmeSpec) -> np.ndarray:
+    """``relative_factor`` in numpy (the loop's host-side uses; eager JAX costs milliseconds per call here)."""
+    k = len(spec.random)
+    T, start, off = np.zeros((k, k)), 0, 0
+    for block in spec.blocks:
+        cov = Unstructured(len(block))
+        rows, cols = cov.index
+        T[off + rows, off + cols] = theta[start : start + cov.n_theta]
+        start, off = start + cov.n_theta, off + len(block)
+    return T
+
+
 def _linearized_design(y, f, J, beta, b, codes, levels, group, spec: NlmeSpec) -> Design:
     """The LMM ``w ~ J beta + (J[:, block] | group)`` per covariance block, ``w = y - f + J beta + Z b``."""
     random = list(spec.random)
@@ -77,8 +89,7 @@ def lindstrom_bates(spec: NlmeSpec, y, columns, codes, levels, group: str, beta0
     for it in range(1, max_iter + 1):
         beta_old, theta_old = beta, theta
         beta, u = _pnls(beta, u, theta, data, spec)
-        T = np.asarray(relative_factor(theta, spec))
-        b = u @ T.T
+        b = u @ _host_factor(theta, spec).T
         f, J = (np.asarray(a) for a in linearize(beta, b, columns, codes, spec))
         design = _linearized_design(np.asarray(y), f, J, beta, b, np.asarray(codes), levels, group, spec)
         objective = make_lmm(design, reml=False)
@@ -87,7 +98,7 @@ def lindstrom_bates(spec: NlmeSpec, y, columns, codes, levels, group: str, beta0
         theta = solution.x
         est = estimates(objective, design, theta)
         beta, b = est.beta, np.column_stack(est.b)
-        u = np.linalg.lstsq(np.asarray(relative_factor(theta, spec)), b.T, rcond=None)[0].T
+        u = np.linalg.lstsq(_host_factor(theta, spec), b.T, rcond=None)[0].T
         if not np.all(np.isfinite(beta)) or not np.isfinite(solution.fun):
             status = "stopped: the linearized model is not finite (check the start values)"
             break
