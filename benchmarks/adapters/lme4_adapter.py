@@ -26,8 +26,8 @@ def run(case, repeats: int) -> dict:
     return run_r(case, repeats, "lme4")
 
 
-def run_r(case, repeats: int, engine: str) -> dict:
-    """Run ``lme4_bench.R`` with ``engine`` (lme4 or glmmTMB) on the case."""
+def run_r(case, repeats: int, engine: str, extra: tuple = ()) -> dict:
+    """Run ``lme4_bench.R`` with ``engine`` (lme4, glmmTMB or nlme, whose arguments are ``extra``) on the case."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         return {"skipped": "Rscript not found on PATH"}
@@ -38,7 +38,8 @@ def run_r(case, repeats: int, engine: str) -> dict:
         data.to_csv(csv, index=False)
         proc = subprocess.run(
             [rscript, str(R_SCRIPT), str(csv), case.formula, "TRUE" if case.reml else "FALSE",
-             str(repeats), str(warm_budget_s()), ",".join(factors), case.family or "", str(case.nagq), engine],
+             str(repeats), str(warm_budget_s()), ",".join(factors), case.family or "", str(case.nagq), engine,
+             *extra],
             capture_output=True, text=True)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARK):

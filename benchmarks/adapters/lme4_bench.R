@@ -1,5 +1,6 @@
-# Usage: Rscript lme4_bench.R CSV FORMULA REML REPEATS WARM_BUDGET_S FACTOR_COLS [FAMILY NAGQ ENGINE]
-# FAMILY (mixjax's name; empty for a linear mixed model), NAGQ, ENGINE ("lme4" or "glmmTMB").
+# Usage: Rscript lme4_bench.R CSV FORMULA REML REPEATS WARM_BUDGET_S FACTOR_COLS [FAMILY NAGQ ENGINE [NLME...]]
+# FAMILY (mixjax's name; empty for a linear mixed model), NAGQ, ENGINE ("lme4", "glmmTMB" or "nlme"); for nlme,
+# FORMULA is the model and NLME is FIXED RANDOM_PARAMS GROUP START ("a=1,b=2") COVARIANCE ("unstructured"/"diagonal").
 # Prints one line: "@@BENCH_RESULT@@ {json}" (same fields as benchmarks/harness.py).
 args <- commandArgs(trailingOnly = TRUE)
 mark <- "@@BENCH_RESULT@@ "
@@ -31,6 +32,14 @@ budget <- as.numeric(args[5])
 
 r_family <- switch(family, binomial = binomial(), poisson = poisson(), gamma = Gamma(link = "log"), NULL)
 fit_model <- function() {
+  if (engine == "nlme") {
+    random <- as.formula(paste(args[11], "~ 1"))
+    pairs <- strsplit(strsplit(args[13], ",")[[1]], "=")
+    start <- setNames(as.numeric(sapply(pairs, `[`, 2)), sapply(pairs, `[`, 1))
+    return(nlme::nlme(form, data = d, fixed = as.formula(args[10]),
+                      random = if (args[14] == "diagonal") pdDiag(random) else pdSymm(random),
+                      groups = as.formula(paste("~", args[12])), start = start))
+  }
   if (engine == "glmmTMB") {
     fam <- if (family == "nbinom2") glmmTMB::nbinom2() else if (family == "nbinom1") glmmTMB::nbinom1() else r_family
     return(glmmTMB::glmmTMB(form, data = d, family = fam))
