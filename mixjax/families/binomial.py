@@ -9,23 +9,12 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
-from jax.nn import log_sigmoid
-from jax.scipy.special import gammaln, log_ndtr
+from jax.scipy.special import gammaln
 
 from .base import Family, Response
+from .links import log_probabilities
 
 __all__ = ["Binomial"]
-
-
-def _log_probs(link: str, eta):
-    """``(log mu, log(1 - mu))`` computed stably for each link."""
-    if link == "logit":
-        return log_sigmoid(eta), log_sigmoid(-eta)
-    if link == "probit":
-        return log_ndtr(eta), log_ndtr(-eta)
-    if link == "cloglog":
-        return jnp.log(-jnp.expm1(-jnp.exp(eta))), -jnp.exp(eta)
-    return eta, jnp.log(-jnp.expm1(eta))  # log link (mu = exp(eta) < 1)
 
 
 @dataclass(frozen=True)
@@ -66,7 +55,7 @@ class Binomial(Family):
         return Response(np.round(successes), weights.astype(float), np.ones_like(y))
 
     def kernel(self, resp, eta, params):
-        log_mu, log_1m = _log_probs(self.link.name, eta)
+        log_mu, log_1m = log_probabilities(self.link.name, eta)
         y, m = resp.y, resp.trials
         return jnp.where(y > 0, y * log_mu, 0.0) + jnp.where(m - y > 0, (m - y) * log_1m, 0.0)
 

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import jax.numpy as jnp
-from jax.scipy.special import ndtr, ndtri
+from jax.nn import log_sigmoid
+from jax.scipy.special import log_ndtr, ndtr, ndtri
 
-__all__ = ["Link", "LINKS"]
+__all__ = ["Link", "LINKS", "log_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,15 @@ LINKS = {
         Link("1/mu^2", lambda mu: 1.0 / mu**2, lambda eta: 1.0 / jnp.sqrt(eta)),
     )
 }
+
+
+def log_probabilities(link: str, eta):
+    """``(log mu, log(1 - mu))`` with ``mu`` the inverse link at ``eta``, computed stably, for the links whose inverse
+    is a distribution function (logit, probit, cloglog) and the log link (``mu = exp(eta) < 1``)."""
+    if link == "logit":
+        return log_sigmoid(eta), log_sigmoid(-eta)
+    if link == "probit":
+        return log_ndtr(eta), log_ndtr(-eta)
+    if link == "cloglog":
+        return jnp.log(-jnp.expm1(-jnp.exp(eta))), -jnp.exp(eta)
+    return eta, jnp.log(-jnp.expm1(eta))

@@ -9,21 +9,10 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 import numpy as np
-from jax.nn import log_sigmoid
-from jax.scipy.special import log_ndtr
-
 from .base import Family, Response
+from .links import log_probabilities
 
 __all__ = ["Ordinal"]
-
-
-def _log_cdf_sf(link: str, x):
-    """``(log F(x), log(1 - F(x)))`` for the link's distribution F."""
-    if link == "logit":
-        return log_sigmoid(x), log_sigmoid(-x)
-    if link == "probit":
-        return log_ndtr(x), log_ndtr(-x)
-    return jnp.log(-jnp.expm1(-jnp.exp(x))), -jnp.exp(x)  # cloglog
 
 
 def _log_diff(log_hi, log_lo):
@@ -73,8 +62,8 @@ class Ordinal(Family):
         lo = params[jnp.maximum(yi - 1, 0)] - eta  # c_{y-1} - eta
         hi = jnp.where(yi == k - 1, lo + 1.0, hi)  # placeholders where a bound is infinite (unused there), so
         lo = jnp.where(yi == 0, hi - 1.0, lo)  # that no branch meets log(0) and gradients stay finite
-        log_f_hi, log_s_hi = _log_cdf_sf(self.link.name, hi)
-        log_f_lo, log_s_lo = _log_cdf_sf(self.link.name, lo)
+        log_f_hi, log_s_hi = log_probabilities(self.link.name, hi)
+        log_f_lo, log_s_lo = log_probabilities(self.link.name, lo)
         upper = hi + lo > 0  # both probabilities near 1: the difference of survival functions is more exact
         middle = jnp.where(upper, _log_diff(log_s_lo, log_s_hi), _log_diff(log_f_hi, log_f_lo))
         return jnp.where(yi == 0, log_f_hi, jnp.where(yi == k - 1, log_s_lo, middle))
