@@ -14,7 +14,12 @@ from .objectives.glmm import make_glmm
 from .objectives.lmm import make_lmm
 from .optim.reflect import minimize_reflecting
 from .optim.lbfgs import minimize_lbfgs
+from .nonlinear.setup import setup
+from .objectives.nlme import host_factors
+from .objectives.nlme_laplace import make_laplace
+from .optim.lindstrom_bates import lindstrom_bates
 from .results import GlmmFit, LmmFit
+from .results.nlme import NlmeFit, from_laplace, from_lindstrom_bates
 from .start import moment_start
 
 __all__ = ["lmm", "glmm", "nlme"]
@@ -141,97 +146,47 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     return _warn(fit)
 
 
-def _parameter_list(text: str, what: str) -> list[str]:
-    names = [p.strip() for p in text.split("+")]
-    bad = [p for p in names if not p.isidentifier()]
-    if bad or not names:
-        raise ValueError(f"{what}: {', '.join(map(repr, bad or [text]))} is not a parameter name.")
-    return names
-
-
-def _nlme_terms(fixed: str, random: str) -> tuple[list[str], list[str], str]:
-    """``"A + B ~ 1"`` and ``"A ~ 1 | g"`` -> (fixed parameters, random parameters, grouping column)."""
-    if not isinstance(fixed, str) or fixed.count("~") != 1 or fixed.split("~")[1].strip() != "1":
-        raise ValueError(
-            f"fixed={fixed!r}: write 'A + B + C ~ 1' (each parameter a constant; parameter-specific linear models "
-            "such as {'A': '~ Variety'} are not supported yet)."
-        )
-    if not isinstance(random, str) or random.count("~") != 1 or random.count("|") != 1:
-        raise ValueError(f"random={random!r}: write 'A ~ 1 | group' or 'A + B ~ 1 | group'.")
-    lhs, rhs = random.split("~")
-    one, group = (side.strip() for side in rhs.split("|"))
-    if one != "1" or not group.isidentifier():
-        raise ValueError(
-            f"random={random!r}: write 'A ~ 1 | group' with one grouping column (nested groups are not supported yet)."
-        )
-    return _parameter_list(fixed.split("~")[0], "fixed"), _parameter_list(lhs, "random"), group
-
-
-def nlme(model: str, data, *, fixed: str, random: str, start: dict, covariance: str = "unstructured",
-         method: str = "ML"):
-    """Fit a nonlinear mixed model by Lindstrom-Bates, as R's ``nlme()``.
+def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str | None = None,
+         covariance: str = "unstructured", method: str = "ML", response: str | None = None) -> NlmeFit:
+    """Fit a nonlinear mixed model, as R's ``nlme()``.
 
     ``model``: ``"response ~ expression"`` in data columns and parameters (a restricted parser: numbers, names,
-    ``+ - * / ^``, exp, log, sqrt, trig); ``fixed``: ``"A + B ~ 1"``; ``random``: ``"A ~ 1 | group"`` or
-    ``"A + B ~ 1 | group"``; ``start``: a value per fixed parameter; ``covariance``: ``"unstructured"`` (pdSymm) or
-    ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` (REML is not supported yet).
+    ``+ - * / ^``, exp, log, sqrt, trig, and the self-starting ``SSlogis(x, Asym, xmid, scal)``, ``SSfpl``,
+    ``SSasymp``, ``SSfol``, ``SSbiexp``, ``SSmicmen``, ``SSgompertz``, ``SSweibull``), or a JAX-traceable function
+    ``f(params, data) -> mean`` (dicts of arrays) with ``response="column"``; ``fixed``: ``"A + B ~ 1"``, or each
+    parameter's own linear model ``{"A": "~ Variety", "B": "~ 1"}``; ``random``: ``"A + B ~ 1 | g"``, nested
+    ``"A ~ 1 | g1/g2"``, or ``"A ~ 1"`` with ``groups="g"``; ``start``: a value per parameter (its intercept) or
+    one per coefficient, optional where the model is one self-starting call; ``covariance``: ``"unstructured"``
+    (pdSymm) or ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` or ``"REML"`` (Lindstrom-Bates, nlme's numbers) or
+    ``"laplace"`` (the Laplace approximation of the marginal likelihood, maximized with exact derivatives from
+    the Lindstrom-Bates fit; one grouping factor).
     """
-    import pandas as pd
-
-    from .checks import _check_columns, _drop_missing
-    from .nonlinear import parse_model
-    from .objectives.nlme import NlmeSpec, linearize
-    from .optim.lindstrom_bates import lindstrom_bates
-    from .results.nlme import NlmeFit
-
-    expr = parse_model(model)
-    params, random_params, group = _nlme_terms(fixed, random)
-    if covariance not in ("unstructured", "diagonal"):
-        raise ValueError(f"covariance must be 'unstructured' or 'diagonal', got {covariance!r}.")
-    if method == "REML":
-        raise ValueError(
-            "method='REML' is not supported yet for nonlinear models (nlme's REML differs from a REML step on the "
-            "linearized model); use method='ML', nlme's default."
-        )
-    if method != "ML":
-        raise ValueError(f"method must be 'ML', got {method!r}.")
-    if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
-    unused = [p for p in params + random_params if p not in expr.symbols]
-    if unused:
-        raise ValueError(f"parameter(s) {', '.join(unused)} of fixed/random are not in the model {expr.text!r}.")
-    not_fixed = [p for p in random_params if p not in params]
-    if not_fixed:
-        raise ValueError(f"random parameter(s) {', '.join(not_fixed)} must also be in fixed={fixed!r}.")
-    columns = [s for s in expr.symbols if s not in params]
-    _check_columns(set(columns) | {expr.response, group}, data, model)
-    missing = [p for p in params if not isinstance(start, dict) or p not in start]
-    if missing:
-        raise ValueError(
-            f"start has no value for {', '.join(missing)}; give start={{'{missing[0]}': ...}} for every parameter in "
-            "fixed (self-starting models are not supported yet)."
-        )
-    frame, _, _, _ = _drop_missing(data, sorted(set(columns) | {expr.response, group}), None)
-    cat = frame[group].astype("category") if not isinstance(frame[group].dtype, pd.CategoricalDtype) else frame[group]
-    cat = cat.cat.remove_unused_categories()
-    codes, levels = np.asarray(cat.cat.codes, dtype=np.int32), tuple(map(str, cat.cat.categories))
-    index = {p: i for i, p in enumerate(params)}
-    blocks = ((tuple(index[p] for p in random_params),) if covariance == "unstructured"
-              else tuple((index[p],) for p in random_params))
-    spec = NlmeSpec(expr, tuple(params), blocks, len(levels))  # expr: callable, hashed by its text (shared compiles)
-    values = {c: np.asarray(frame[c], dtype=float) for c in columns}
-    y = np.asarray(frame[expr.response], dtype=float)
-    beta0 = np.array([float(start[p]) for p in params])
-    f0 = np.asarray(linearize(beta0, np.zeros((len(levels), len(random_params))), values, codes, spec)[0])
-    if not np.all(np.isfinite(f0)):
-        raise ValueError(
-            f"the model is not finite at the start values in {int((~np.isfinite(f0)).sum())} row(s) (first at row "
-            f"{int(np.flatnonzero(~np.isfinite(f0))[0])}); change start."
-        )
-    state = lindstrom_bates(spec, y, values, codes, levels, group, beta0)
+    if method not in ("ML", "REML", "laplace"):
+        raise ValueError(f"method must be 'ML', 'REML' or 'laplace', got {method!r}.")
+    problem = setup(model, data, fixed=fixed, random=random, start=start, groups=groups, covariance=covariance,
+                    response=response)
+    if method == "laplace" and len(problem.spec.terms) > 1:
+        raise ValueError("method='laplace' needs a single grouping factor; with nested groups use method='ML' "
+                         "(Lindstrom-Bates).")
+    state = lindstrom_bates(problem.spec, problem.data, problem.beta0, problem.names, problem.groups,
+                            problem.levels)
     if not state.converged:
         raise ValueError(
             f"the Lindstrom-Bates iterations failed: {state.status}. Try other start values, or fewer random "
             "effects (covariance='diagonal', or fewer parameters in random)."
         )
-    return NlmeFit(model, spec, state, group, levels, codes, values, y)
+    if method != "laplace":
+        return _warn_nlme(from_lindstrom_bates(problem, state, reml=method == "REML"))
+    objective = make_laplace(problem.data, problem.spec, state.bs[0] @ np.linalg.pinv(
+        host_factors(state.solution.x, problem.spec)[0]).T)
+    psi0 = np.concatenate([state.solution.x, state.beta])
+    lower = np.concatenate([state.objective.lower, np.full(len(state.beta), -np.inf)])
+    solution = minimize_reflecting(objective.value_grad_hess, psi0, lower, state.design.terms)
+    return _warn_nlme(from_laplace(problem, objective, solution, state.iterations + solution.iterations,
+                                   solution.status))
+
+
+def _warn_nlme(fit: NlmeFit) -> NlmeFit:
+    if not fit.converged:
+        warnings.warn(f"the fit did not converge: {fit.status}", MixjaxWarning, stacklevel=3)
+    return fit

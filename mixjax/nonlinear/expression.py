@@ -2,7 +2,8 @@
 
 The right-hand side is parsed with Python's ``ast`` (R's ``^`` read as a power) and only these constructs are
 accepted: numbers, names (data columns or parameters), ``+ - * / **``, unary minus, and calls of ``exp``, ``log``,
-``sqrt``, ``log10``, ``log2``, ``expm1``, ``log1p``, ``sin``, ``cos``, ``tan``, ``abs``. Anything else (attributes,
+``sqrt``, ``log10``, ``log2``, ``expm1``, ``log1p``, ``sin``, ``cos``, ``tan``, ``abs``, and the self-starting
+functions of ``selfstart`` (``SSlogis(age, Asym, xmid, scal)`` and the others, with their arguments). Anything else (attributes,
 subscripts, other calls, comparisons, lambdas) is refused naming the construct. The result evaluates with JAX on a
 dict of arrays, so it is differentiable and jit-compatible.
 """
@@ -12,6 +13,8 @@ import ast
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+
+from .selfstart import SELF_START, initial_values
 
 __all__ = ["ModelExpression", "parse_model", "FUNCTIONS"]
 
@@ -37,6 +40,25 @@ class ModelExpression:
 
     __call__ = evaluate
 
+    @property
+    def self_starting(self) -> str | None:
+        """The self-starting function's name when the model is one such call with parameter names as its
+        parameter arguments (``SSlogis(age, Asym, xmid, scal)``), else None."""
+        node = self.tree.body
+        if isinstance(node, ast.Call) and node.func.id in SELF_START:
+            if all(isinstance(a, ast.Name) for a in node.args[len(SELF_START[node.func.id].inputs):]):
+                return node.func.id
+        return None
+
+    def start_values(self, columns: dict, y) -> dict:
+        """Start values of the self-starting call's parameters (named as in the model) from the pooled data."""
+        node = self.tree.body
+        ss = SELF_START[self.self_starting]
+        k = len(ss.inputs)
+        inputs = [jnp.broadcast_to(_evaluate(a, columns), jnp.shape(y)) for a in node.args[:k]]
+        values = initial_values(ss, inputs, y)
+        return {a.id: values[p] for a, p in zip(node.args[k:], ss.params)}
+
     def __eq__(self, other):  # equal text, equal model: compiled programs are shared between fits
         return isinstance(other, ModelExpression) and (self.response, self.text) == (other.response, other.text)
 
@@ -54,7 +76,8 @@ def _evaluate(node, values):
     if isinstance(node, ast.UnaryOp):
         value = _evaluate(node.operand, values)
         return -value if isinstance(node.op, ast.USub) else value
-    return FUNCTIONS[node.func.id](_evaluate(node.args[0], values))  # ast.Call, checked by _check
+    args = [_evaluate(a, values) for a in node.args]  # ast.Call, checked by _check
+    return SELF_START[node.func.id].mean(*args) if node.func.id in SELF_START else FUNCTIONS[node.func.id](*args)
 
 
 def _check(node, text: str) -> None:
@@ -64,7 +87,7 @@ def _check(node, text: str) -> None:
         if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
             raise ValueError(f"{node.value!r} {where} is not a number; only numbers, names and arithmetic are allowed.")
     elif isinstance(node, ast.Name):
-        if node.id in FUNCTIONS:
+        if node.id in FUNCTIONS or node.id in SELF_START:
             raise ValueError(f"function {node.id!r} {where} must be called, as {node.id}(x).")
     elif isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY:
@@ -77,11 +100,19 @@ def _check(node, text: str) -> None:
         _check(node.operand, text)
     elif isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-        if name not in FUNCTIONS:
-            raise ValueError(f"function {name!r} {where} is not allowed; the functions are: {', '.join(FUNCTIONS)}.")
-        if len(node.args) != 1 or node.keywords:
+        if name in SELF_START:
+            ss = SELF_START[name]
+            if len(node.args) != ss.n_args or node.keywords:
+                raise ValueError(f"{name}() {where} takes {ss.n_args} arguments: {name}({', '.join(ss.inputs + ss.params)}).")
+        elif name not in FUNCTIONS:
+            raise ValueError(
+                f"function {name!r} {where} is not allowed; the functions are: {', '.join(FUNCTIONS)} and the "
+                f"self-starting {', '.join(SELF_START)}."
+            )
+        elif len(node.args) != 1 or node.keywords:
             raise ValueError(f"{name}() {where} takes exactly one argument.")
-        _check(node.args[0], text)
+        for arg in node.args:
+            _check(arg, text)
     else:
         raise ValueError(
             f"{ast.unparse(node)!r} {where} is not allowed: a model is numbers, column and parameter names, "
@@ -101,5 +132,6 @@ def parse_model(model: str) -> ModelExpression:
     except SyntaxError as err:
         raise ValueError(f"cannot parse the model's right-hand side {rhs!r}: {err.msg}.") from err
     _check(tree.body, model)
-    symbols = tuple(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in FUNCTIONS))
+    symbols = tuple(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id not in FUNCTIONS
+                                   and n.id not in SELF_START))
     return ModelExpression(lhs, rhs, symbols, tree)

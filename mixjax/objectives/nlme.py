@@ -1,17 +1,19 @@
 """Nonlinear mixed model pieces for Lindstrom-Bates: the penalized nonlinear least squares (PNLS) step and the
 linearization that turns the model into an LMM.
 
-Per row ``i`` in group ``g``: ``y_i = f(phi_i, x_i) + e_i`` with ``phi_i = beta + b_g`` on the parameters that have
-random effects (``phi_i = beta`` on the others), ``b_g = T u_g``, ``cov(b_g) = sigma^2 T T'`` (``T`` block
-diagonal, one block per random-effects term, lme4's theta inside each block).
+Per row ``i``: ``y_i = f(phi_i, x_i) + e_i``. Each model parameter ``phi_i[p] = X_p[i] beta_p`` (its own linear
+model; ``X_p = 1`` for a constant) plus, for each random-effects term ``t`` (a grouping level; nested groups give
+several) that includes ``p``, the effect of the row's level ``b_t[g_t(i), p]``. ``b_t = u_t T_t'``, ``cov(b_t) =
+sigma^2 T_t T_t'`` (``T_t`` block diagonal, one block per covariance block, lme4's theta inside each block).
 
-* PNLS at fixed ``T``: minimize ``|y - f(beta, T u)|^2 + |u|^2`` over ``(beta, u)`` by Gauss-Newton, with each
-  row's derivatives from one ``jax.vjp`` and the normal equations solved blockwise.
-* Linearization at ``(beta, b)``: ``X = df/dphi`` (n, P), ``Z = X[:, random]``, pseudo-response
-  ``w = y - f + X beta + Z b_g``; the LMM ``w ~ X beta + (Z | g)`` gives the next ``T``, ``sigma`` and ``beta``.
+* PNLS at fixed ``T``: minimize ``|y - f(beta, T u)|^2 + sum_t |u_t|^2`` over ``(beta, u)`` by Gauss-Newton, with
+  each row's derivatives from one ``jax.vjp`` and the normal equations solved blockwise (per level of the first,
+  largest term; the fixed effects and the other terms dense).
+* Linearization at ``(beta, b)``: ``J = df/dphi`` (n, P); the LMM has fixed-effects columns ``J[:, p] X_p``,
+  random-effects columns ``J[:, t's parameters]`` per term, and pseudo-response ``w = y - f + X beta + sum Z b``.
 
-The compiled functions take the data as arguments and the structure (``NlmeSpec``, hashable) as a static argument,
-so refits of the same model shape reuse one compilation.
+The compiled functions take the data (``NlmeData``) as arguments and the structure (``NlmeSpec``, hashable) as a
+static argument, so refits of the same model shape reuse one compilation.
 """
 from __future__ import annotations
 
@@ -20,77 +22,153 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..covariance import Unstructured
 from ..linalg.blocked import block_factor, block_solve
 
-__all__ = ["NlmeSpec", "pnls_step", "pnls_residuals", "linearize", "relative_factor"]
+__all__ = ["NlmeSpec", "NlmeData", "TermSpec", "pnls_step", "pnls_residuals", "linearize", "relative_factors",
+           "host_factors", "phi"]
 
 
-class NlmeSpec(NamedTuple):
-    """``model(values) -> mean`` (values: name -> array, parameters and data columns), parameter ``names``, the
-    random-effects ``blocks`` (tuples of parameter indices, one per covariance block), ``n_levels``."""
+class TermSpec(NamedTuple):
+    """One random-effects term: covariance ``blocks`` (tuples of parameter indices) and ``n_levels``."""
 
-    model: Callable
-    names: tuple
     blocks: tuple
     n_levels: int
 
     @property
-    def random(self) -> tuple:
+    def params(self) -> tuple:
         return tuple(i for block in self.blocks for i in block)
 
-
-def relative_factor(theta, spec: NlmeSpec):
-    """Block-diagonal ``T`` (k x k) from theta (lme4's column-wise lower triangles, block by block)."""
-    k = len(spec.random)
-    T, start, off = jnp.zeros((k, k)), 0, 0
-    for block in spec.blocks:
-        cov = Unstructured(len(block))
-        T = T.at[off : off + len(block), off : off + len(block)].set(cov.factor(theta[start : start + cov.n_theta]))
-        start, off = start + cov.n_theta, off + len(block)
-    return T
+    @property
+    def n_theta(self) -> int:
+        return sum(Unstructured(len(b)).n_theta for b in self.blocks)
 
 
-def _phi(beta, b, codes, spec: NlmeSpec):
-    """Each row's parameters (n, P): beta, plus the row's group effects on the random parameters."""
-    return jnp.broadcast_to(beta, (codes.shape[0], beta.shape[0])).at[:, jnp.array(spec.random)].add(b[codes])
+class NlmeSpec(NamedTuple):
+    """``model(values) -> mean`` (values: name -> array, parameters and data columns), parameter ``names``,
+    ``owner`` (the parameter of each fixed-effects coefficient) and the random-effects ``terms`` (largest first)."""
+
+    model: Callable
+    names: tuple
+    owner: tuple
+    terms: tuple
+
+    @property
+    def map(self) -> np.ndarray:
+        """(coefficients, parameters) 0/1: ``phi = (X * beta) @ map``."""
+        return np.eye(len(self.names))[list(self.owner)]
 
 
-def _f(phi, columns: dict, spec: NlmeSpec):
-    return spec.model({**columns, **{name: phi[:, j] for j, name in enumerate(spec.names)}})
+class NlmeData(NamedTuple):
+    """``y`` (n,), data ``columns`` (name -> (n,)), ``X`` (n, coefficients) the parameters' fixed-effects columns side
+    by side, ``codes`` (one (n,) level code array per term)."""
+
+    y: jax.Array
+    columns: dict
+    X: jax.Array
+    codes: tuple
+
+
+def _placements(spec: NlmeSpec):
+    """Per term, per covariance block: (theta slice, rows, columns) of its entries in the term's ``T``."""
+    start = 0
+    for term in spec.terms:
+        places, off = [], 0
+        for block in term.blocks:
+            cov = Unstructured(len(block))
+            rows, cols = cov.index
+            places.append((slice(start, start + cov.n_theta), off + rows, off + cols))
+            start, off = start + cov.n_theta, off + len(block)
+        yield len(term.params), places
+
+
+def relative_factors(theta, spec: NlmeSpec) -> list:
+    """Per term the block-diagonal ``T_t`` (k_t x k_t) from theta (lme4's column-wise lower triangles)."""
+    out = []
+    for k, places in _placements(spec):
+        T = jnp.zeros((k, k))
+        for part, rows, cols in places:
+            T = T.at[rows, cols].set(theta[part])
+        out.append(T)
+    return out
+
+
+def host_factors(theta, spec: NlmeSpec) -> list:
+    """``relative_factors`` in numpy (host-side uses; eager JAX costs milliseconds per call)."""
+    out = []
+    for k, places in _placements(spec):
+        T = np.zeros((k, k))
+        for part, rows, cols in places:
+            T[rows, cols] = theta[part]
+        out.append(T)
+    return out
+
+
+def phi(beta, bs, data: NlmeData, spec: NlmeSpec):
+    """Each row's parameters (n, P): the fixed part, plus each term's effects of the row's level."""
+    out = (jnp.asarray(data.X) * beta) @ spec.map
+    for b, codes, term in zip(bs, data.codes, spec.terms):
+        out = out.at[:, jnp.array(term.params)].add(b[codes])
+    return out
+
+
+def _f(values, data: NlmeData, spec: NlmeSpec):
+    return spec.model({**data.columns, **{name: values[:, j] for j, name in enumerate(spec.names)}})
+
+
+def _bs(us, theta, spec):
+    return [u @ T.T for u, T in zip(us, relative_factors(theta, spec))]
 
 
 @partial(jax.jit, static_argnames="spec")
-def pnls_residuals(beta, u, theta, y, columns, codes, spec: NlmeSpec):
+def pnls_residuals(beta, us, theta, data: NlmeData, spec: NlmeSpec):
     """``[y - f(beta, T u); -u]``: its squared norm is the PNLS objective."""
-    b = u @ relative_factor(theta, spec).T
-    return jnp.concatenate([y - _f(_phi(beta, b, codes, spec), columns, spec), -u.ravel()])
+    f = _f(phi(beta, _bs(us, theta, spec), data, spec), data, spec)
+    return jnp.concatenate([data.y - f, *(-u.ravel() for u in us)])
 
 
-@partial(jax.jit, static_argnames="spec")
-def pnls_step(beta, u, theta, y, columns, codes, spec: NlmeSpec):
-    """Gauss-Newton step ``(d_beta, d_u)`` for the PNLS objective and its current value. The normal equations have
-    the random effects' block structure (``linalg.blocked``: per-level ``k x k`` blocks for ``u``, dense for
-    ``beta``), so the cost is linear in the number of groups."""
-    T = relative_factor(theta, spec)
-    f, J = _linearize(beta, u @ T.T, columns, codes, spec)
-    r = y - f
-    A = J[:, jnp.array(spec.random)] @ T  # d f / d u_g, per row (n, k)
-    level_sum = partial(jax.ops.segment_sum, segment_ids=codes, num_segments=spec.n_levels)
-    H11 = level_sum(A[:, :, None] * A[:, None, :]) + jnp.eye(A.shape[1])
-    F = block_factor(H11, level_sum(A[:, :, None] * J[:, None, :]), J.T @ J)
-    d_u, d_beta = block_solve(F, level_sum(A * r[:, None]) - u, J.T @ r)
-    return d_beta, d_u, r @ r + jnp.sum(u**2)
-
-
-def _linearize(beta, b, columns, codes, spec: NlmeSpec):
-    values, vjp = jax.vjp(lambda phi: _f(phi, columns, spec), _phi(beta, b, codes, spec))
+def _linearize(beta, bs, data: NlmeData, spec: NlmeSpec):
+    values, vjp = jax.vjp(lambda p: _f(p, data, spec), phi(beta, bs, data, spec))
     return values, vjp(jnp.ones_like(values))[0]
 
 
 @partial(jax.jit, static_argnames="spec")
-def linearize(beta, b, columns, codes, spec: NlmeSpec):
+def linearize(beta, bs, data: NlmeData, spec: NlmeSpec):
     """``f`` and its derivatives in each row's own parameters ``phi`` (n, P) at ``(beta, b)`` (rows are
     independent, so one reverse pass gives every row's gradient)."""
-    return _linearize(beta, b, columns, codes, spec)
+    return _linearize(beta, bs, data, spec)
+
+
+def _dense_term(A, codes, n_levels):
+    """A term's columns ``d f / d u_t`` (n, k) as a dense (n, levels * k) block."""
+    n, k = A.shape
+    cols = codes[:, None] * k + jnp.arange(k)
+    return jnp.zeros((n, n_levels * k)).at[jnp.arange(n)[:, None], cols].set(A)
+
+
+@partial(jax.jit, static_argnames="spec")
+def pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
+    """Gauss-Newton step ``(d_beta, d_us)`` for the PNLS objective and its current value. The normal equations have
+    the random effects' block structure (``linalg.blocked``: per-level blocks for the first term's ``u``, dense for
+    ``beta`` and the other terms), so the cost is linear in the number of levels of the first term."""
+    Ts = relative_factors(theta, spec)
+    f, J = _linearize(beta, [u @ T.T for u, T in zip(us, Ts)], data, spec)
+    r = data.y - f
+    A = [J[:, jnp.array(term.params)] @ T for term, T in zip(spec.terms, Ts)]  # d f / d u_t per row
+    D = jnp.concatenate([J[:, jnp.array(spec.owner)] * data.X]
+                        + [_dense_term(a, c, t.n_levels) for a, c, t in zip(A[1:], data.codes[1:], spec.terms[1:])],
+                        axis=1)
+    penalty = jnp.concatenate([jnp.zeros(len(spec.owner))] + [jnp.ones(u.size) for u in us[1:]])
+    level_sum = partial(jax.ops.segment_sum, segment_ids=data.codes[0], num_segments=spec.terms[0].n_levels)
+    H11 = level_sum(A[0][:, :, None] * A[0][:, None, :]) + jnp.eye(A[0].shape[1])
+    F = block_factor(H11, level_sum(A[0][:, :, None] * D[:, None, :]), D.T @ D + jnp.diag(penalty))
+    rest = jnp.concatenate([jnp.zeros(len(spec.owner))] + [u.ravel() for u in us[1:]])
+    d_u1, d_rest = block_solve(F, level_sum(A[0] * r[:, None]) - us[0], D.T @ r - rest)
+    d_us, off = [d_u1], len(spec.owner)
+    for u in us[1:]:
+        d_us.append(d_rest[off : off + u.size].reshape(u.shape))
+        off += u.size
+    ss = r @ r + sum(jnp.sum(u**2) for u in us)
+    return d_rest[: len(spec.owner)], d_us, ss
