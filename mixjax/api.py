@@ -10,14 +10,14 @@ from . import families
 from .design import MixjaxWarning, build
 from .families.separation import separated_columns
 from .formula import parse
+from .nonlinear.setup import setup
 from .objectives.glmm import make_glmm
 from .objectives.lmm import make_lmm
-from .optim.reflect import minimize_reflecting
-from .optim.lbfgs import minimize_lbfgs
-from .nonlinear.setup import setup
 from .objectives.nlme import host_factors
 from .objectives.nlme_laplace import make_laplace
+from .optim.lbfgs import minimize_lbfgs
 from .optim.lindstrom_bates import lindstrom_bates
+from .optim.reflect import minimize_reflecting
 from .results import GlmmFit, LmmFit
 from .results.nlme import NlmeFit, from_laplace, from_lindstrom_bates
 from .start import moment_start

@@ -1,7 +1,5 @@
 """Self-starting start values against R's getInitial, the Laplace method (against exact quadrature, finite
 differences and Lindstrom-Bates), and bad input of the wider nlme interface."""
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest

@@ -152,7 +152,7 @@ def test_callable_model_equals_the_string_model():
         return p["Asym"] / (1 + jnp.exp((p["xmid"] - d["age"]) / p["scal"]))
 
     _, fit = fitted("nlme_orange")
-    model, fixed, random, _ = CASES["nlme_orange"]
+    _, fixed, random, _ = CASES["nlme_orange"]
     other = mixjax.nlme(logistic, mixjax.datasets.load("Orange"), response="circumference", fixed=fixed,
                         random=random, start={"Asym": 192, "xmid": 728, "scal": 353})
     assert other.loglik == pytest.approx(fit.loglik, abs=1e-8)

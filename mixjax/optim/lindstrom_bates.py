@@ -11,7 +11,14 @@ import numpy as np
 from ..covariance import Unstructured
 from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
-from ..objectives.nlme import NlmeData, NlmeSpec, host_factors, linearize, pnls_residuals, pnls_step
+from ..objectives.nlme import (
+    NlmeData,
+    NlmeSpec,
+    host_factors,
+    linearize,
+    pnls_residuals,
+    pnls_step,
+)
 from ..results.estimates import estimates
 from .newton import Solution
 from .reflect import minimize_reflecting
