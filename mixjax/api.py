@@ -181,7 +181,7 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
         host_factors(state.solution.x, problem.spec)[0]).T)
     psi0 = np.concatenate([state.solution.x, state.beta])
     lower = np.concatenate([state.objective.lower, np.full(len(state.beta), -np.inf)])
-    solution = minimize_reflecting(objective.value_grad_hess, psi0, lower, state.design.terms)
+    solution = minimize_reflecting(objective.value_grad_hess, psi0, lower, state.objective.terms)
     return _warn_nlme(from_laplace(problem, objective, solution, state.iterations + solution.iterations,
                                    solution.status))
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.optimize import least_squares
 
 __all__ = ["SelfStart", "SELF_START", "initial_values"]
 
@@ -150,6 +150,14 @@ SELF_START = {
 }
 
 
+@partial(jax.jit, static_argnums=0)
+def _residuals(ss: SelfStart, p, inputs, y):
+    return y - ss.mean(*inputs, *p)
+
+
+_jacobian = jax.jit(jax.jacfwd(_residuals, argnums=1), static_argnums=0)
+
+
 def _best_on_grid(ss: SelfStart, inputs, y) -> dict:
     """The grid point (nonlinear parameters) whose least squares fit in the linear ones is best."""
     if len(y) > _GRID_ROWS:
@@ -172,18 +180,17 @@ def _best_on_grid(ss: SelfStart, inputs, y) -> dict:
 
 def initial_values(ss: SelfStart, inputs: list, y: np.ndarray) -> dict:
     """Start values for ``ss`` from the pooled data: the least squares fit (R's ``getInitial``)."""
+    from scipy.optimize import least_squares  # imported here: scipy.optimize adds to every mixjax import
+
     inputs = [np.asarray(a, dtype=float) for a in inputs]
     y = np.asarray(y, dtype=float)
     start = _best_on_grid(ss, inputs, y)
     x0 = np.array([start[p] for p in ss.params], dtype=float)
 
-    def residuals(p):
-        return y - ss.mean(*inputs, *p)
-
-    fun = jax.jit(residuals)
-    jac = jax.jit(jax.jacfwd(residuals))
     with np.errstate(all="ignore"):
-        result = least_squares(lambda p: np.asarray(fun(p)), x0, jac=lambda p: np.asarray(jac(p)), method="lm",
-                               xtol=1e-12, ftol=1e-12, gtol=1e-12)
-    x = result.x if np.all(np.isfinite(result.x)) and result.cost <= 0.5 * np.sum(residuals(x0) ** 2) else x0
+        result = least_squares(lambda p: np.asarray(_residuals(ss, p, inputs, y)), x0, method="lm",
+                               jac=lambda p: np.asarray(_jacobian(ss, p, inputs, y)), xtol=1e-12, ftol=1e-12,
+                               gtol=1e-12)
+    start_cost = 0.5 * np.sum(np.asarray(_residuals(ss, x0, inputs, y)) ** 2)
+    x = result.x if np.all(np.isfinite(result.x)) and result.cost <= start_cost else x0
     return ss.finish(dict(zip(ss.params, map(float, x))))

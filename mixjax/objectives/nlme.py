@@ -27,8 +27,8 @@ import numpy as np
 from ..covariance import Unstructured
 from ..linalg.blocked import block_factor, block_solve
 
-__all__ = ["NlmeSpec", "NlmeData", "TermSpec", "pnls_step", "pnls_residuals", "linearize", "relative_factors",
-           "host_factors", "phi"]
+__all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi", "pnls", "pnls_residuals",
+           "pnls_step", "relative_factors"]
 
 
 class TermSpec(NamedTuple):
@@ -122,11 +122,13 @@ def _bs(us, theta, spec):
     return [u @ T.T for u, T in zip(us, relative_factors(theta, spec))]
 
 
-@partial(jax.jit, static_argnames="spec")
-def pnls_residuals(beta, us, theta, data: NlmeData, spec: NlmeSpec):
+def _pnls_residuals(beta, us, theta, data: NlmeData, spec: NlmeSpec):
     """``[y - f(beta, T u); -u]``: its squared norm is the PNLS objective."""
     f = _f(phi(beta, _bs(us, theta, spec), data, spec), data, spec)
     return jnp.concatenate([data.y - f, *(-u.ravel() for u in us)])
+
+
+pnls_residuals = partial(jax.jit, static_argnames="spec")(_pnls_residuals)
 
 
 def _linearize(beta, bs, data: NlmeData, spec: NlmeSpec):
@@ -148,8 +150,7 @@ def _dense_term(A, codes, n_levels):
     return jnp.zeros((n, n_levels * k)).at[jnp.arange(n)[:, None], cols].set(A)
 
 
-@partial(jax.jit, static_argnames="spec")
-def pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
+def _pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
     """Gauss-Newton step ``(d_beta, d_us)`` for the PNLS objective and its current value. The normal equations have
     the random effects' block structure (``linalg.blocked``: per-level blocks for the first term's ``u``, dense for
     ``beta`` and the other terms), so the cost is linear in the number of levels of the first term."""
@@ -172,3 +173,37 @@ def pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
         off += u.size
     ss = r @ r + sum(jnp.sum(u**2) for u in us)
     return d_rest[: len(spec.owner)], d_us, ss
+
+
+pnls_step = partial(jax.jit, static_argnames="spec")(_pnls_step)
+
+
+def _objective(beta, us, theta, data, spec):
+    r = _pnls_residuals(beta, us, theta, data, spec)
+    return r @ r
+
+
+def _biggest(arrays):
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(a), initial=0.0) for a in arrays]))
+
+
+@partial(jax.jit, static_argnames=("spec", "max_iter"))
+def pnls(beta, us, theta, data: NlmeData, spec: NlmeSpec, max_iter: int = 100):
+    """Minimize ``|y - f|^2 + |u|^2`` over ``(beta, u)`` at fixed ``theta``: Gauss-Newton steps, each halved until
+    the objective does not increase, until a step moves nothing by more than 1e-10 (relative); one compiled
+    loop. Returns ``(beta, us, iterations)``."""
+
+    def body(state):
+        beta, us, it, _ = state
+        d_beta, d_us, ss = _pnls_step(beta, us, theta, data, spec)
+
+        def worse(t):
+            return (_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec) > ss) & (
+                t >= 1e-10)
+
+        t = jax.lax.while_loop(worse, lambda t: 0.5 * t, 1.0)
+        moved = t * _biggest([d_beta, *d_us]) >= 1e-10 * (1.0 + _biggest([beta, *us]))
+        return beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], it + 1, moved
+
+    beta, us, it, _ = jax.lax.while_loop(lambda s: s[3] & (s[2] < max_iter), body, (beta, us, 0, True))
+    return beta, us, it

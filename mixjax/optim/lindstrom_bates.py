@@ -11,29 +11,64 @@ import numpy as np
 from ..covariance import Unstructured
 from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
-from ..objectives.nlme import (
-    NlmeData,
-    NlmeSpec,
-    host_factors,
-    linearize,
-    pnls_residuals,
-    pnls_step,
-)
+from ..objectives.nlme import NlmeData, NlmeSpec, host_factors, linearize, pnls
 from ..results.estimates import estimates
 from .newton import Solution
 from .reflect import minimize_reflecting
 
-__all__ = ["LindstromBates", "lindstrom_bates", "linearized_design"]
+__all__ = ["BlockDeviance", "LindstromBates", "block_index", "linearized_design", "lindstrom_bates"]
+
+
+class BlockDeviance(NamedTuple):
+    """The linearized LMM's profiled deviance as a function of the covariance blocks' theta only: each term is one
+    LMM term (per-level ``k_t x k_t`` blocks, no dense part), with the entries between different covariance blocks
+    held at 0 (nlme's pdDiag). ``full(theta)`` is the LMM's theta."""
+
+    objective: object
+    index: np.ndarray  # positions of the blocks' theta in the LMM's theta
+    terms: tuple  # one per covariance block: ``.cov`` (for ``minimize_reflecting``)
+
+    @property
+    def lower(self) -> np.ndarray:
+        return self.objective.lower[self.index]
+
+    def full(self, theta) -> np.ndarray:
+        out = np.zeros(len(self.objective.lower))
+        out[self.index] = theta
+        return out
+
+    def value_grad_hess(self, theta):
+        value, grad, hess = self.objective.value_grad_hess(self.full(theta))
+        return value, np.asarray(grad)[self.index], np.asarray(hess)[np.ix_(self.index, self.index)]
+
+
+class _Block(NamedTuple):
+    cov: Unstructured
+
+
+def block_index(spec: NlmeSpec) -> np.ndarray:
+    """Positions of each covariance block's theta entries in the theta of one unstructured term per ``spec`` term."""
+    out, start = [], 0
+    for term in spec.terms:
+        rows, cols = Unstructured(len(term.params)).index
+        position = {(r, c): start + i for i, (r, c) in enumerate(zip(rows, cols))}
+        off = 0
+        for block in term.blocks:
+            br, bc = Unstructured(len(block)).index
+            out += [position[(off + r, off + c)] for r, c in zip(br, bc)]
+            off += len(block)
+        start += len(rows)
+    return np.array(out, dtype=int)
 
 
 class LindstromBates(NamedTuple):
-    """The converged state: ``beta``, ``bs`` (per term (levels, k)), the last linearized ``design``, its LMM
-    ``objective`` and ``solution`` (theta), the number of outer ``iterations`` and ``status``."""
+    """The converged state: ``beta``, ``bs`` (per term (levels, k)), the last linearized ``design``, its deviance
+    ``objective`` (``BlockDeviance``) and ``solution`` (the blocks' theta), the number of outer ``iterations`` and ``status``."""
 
     beta: np.ndarray
     bs: list
     design: Design
-    objective: object
+    objective: BlockDeviance
     solution: Solution
     iterations: int
     status: str
@@ -43,30 +78,9 @@ class LindstromBates(NamedTuple):
         return self.status.startswith("converged")
 
 
-def _pnls(beta, us, theta, data, spec, max_iter: int = 100):
-    """Gauss-Newton with step halving on ``|y - f|^2 + |u|^2``."""
-    def biggest(arrays):
-        return max((np.max(np.abs(a), initial=0.0) for a in arrays), default=0.0)
-
-    for _ in range(max_iter):
-        d_beta, d_us, ss = pnls_step(beta, us, theta, data, spec)
-        d_beta, d_us, ss = np.asarray(d_beta), [np.asarray(d) for d in d_us], float(ss)
-        t = 1.0
-        while True:
-            new_beta, new_us = beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)]
-            r = np.asarray(pnls_residuals(new_beta, new_us, theta, data, spec))
-            if r @ r <= ss or t < 1e-10:
-                break
-            t *= 0.5
-        beta, us = new_beta, new_us
-        if t * biggest([d_beta, *d_us]) < 1e-10 * (1.0 + biggest([beta, *us])):
-            break
-    return beta, us
-
-
 def linearized_design(data: NlmeData, f, J, beta, bs, names: tuple, groups: tuple, levels: tuple,
                       spec: NlmeSpec) -> Design:
-    """The LMM ``w ~ X beta + (J[:, block] | group)`` per term and covariance block, with fixed-effects columns
+    """The LMM ``w ~ X beta + (J[:, t's parameters] | group)`` per term, with fixed-effects columns
     ``X = J[:, owner] * X_p`` and ``w = y - f + X beta + sum_t J[:, t] b_t[g_t]``."""
     X = J[:, list(spec.owner)] * np.asarray(data.X)
     w = np.asarray(data.y) - f + X @ beta
@@ -74,19 +88,10 @@ def linearized_design(data: NlmeData, f, J, beta, bs, names: tuple, groups: tupl
     for t, (term, b, codes) in enumerate(zip(spec.terms, bs, data.codes)):
         codes = np.asarray(codes)
         w = w + np.sum(J[:, list(term.params)] * b[codes], axis=1)
-        terms += [ReTerm(groups[t] if i == 0 else f"{groups[t]}.{i}", groups[t], codes, levels[t], J[:, list(block)],
-                         tuple(spec.names[j] for j in block)) for i, block in enumerate(term.blocks)]
+        terms.append(ReTerm(groups[t], groups[t], codes, levels[t], J[:, list(term.params)],
+                            tuple(spec.names[j] for j in term.params)))
     return Design(formula="linearized", parsed=None, y=w, X=X, xnames=names, terms=tuple(terms),
                   weights=np.ones(len(w)))
-
-
-def per_term(blocks_b: tuple, spec: NlmeSpec) -> list:
-    """The LMM's random effects (one array per covariance block) regrouped per term (levels, k_t)."""
-    out, i = [], 0
-    for term in spec.terms:
-        out.append(np.column_stack(blocks_b[i : i + len(term.blocks)]))
-        i += len(term.blocks)
-    return out
 
 
 def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups: tuple, levels: tuple, *,
@@ -94,19 +99,22 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
     theta = np.concatenate([Unstructured(len(block)).start() for term in spec.terms for block in term.blocks])
     beta = np.asarray(beta0, dtype=float)
     us = [np.zeros((term.n_levels, len(term.params))) for term in spec.terms]
+    index = block_index(spec)
+    blocks = tuple(_Block(Unstructured(len(block))) for term in spec.terms for block in term.blocks)
     status = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence"
     for it in range(1, max_iter + 1):
         beta_old, theta_old = beta, theta
-        beta, us = _pnls(beta, us, theta, data, spec)
+        beta, us, _ = pnls(beta, us, theta, data, spec)
+        beta, us = np.asarray(beta), [np.asarray(u) for u in us]
         bs = [u @ T.T for u, T in zip(us, host_factors(theta, spec))]
         f, J = (np.asarray(a) for a in linearize(beta, bs, data, spec))
         design = linearized_design(data, f, J, beta, bs, names, groups, levels, spec)
-        objective = make_lmm(design, reml=False)
-        solution = minimize_reflecting(objective.value_grad_hess, np.maximum(theta, design.theta_lower),
-                                       objective.lower, design.terms)
+        objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
+        solution = minimize_reflecting(objective.value_grad_hess, np.maximum(theta, objective.lower),
+                                       objective.lower, blocks)
         theta = solution.x
-        est = estimates(objective, design, theta)
-        beta, bs = est.beta, per_term(est.b, spec)
+        est = estimates(objective.objective, design, objective.full(theta))
+        beta, bs = est.beta, list(est.b)
         us = [np.linalg.lstsq(T, b.T, rcond=None)[0].T for b, T in zip(bs, host_factors(theta, spec))]
         if not np.all(np.isfinite(beta)) or not np.isfinite(solution.fun):
             status = "stopped: the linearized model is not finite (check the start values)"

@@ -15,7 +15,7 @@ import pandas as pd
 from ..nonlinear.setup import NlmeProblem, depth
 from ..objectives.lmm import make_lmm
 from ..objectives.nlme import NlmeData, _f, host_factors, phi
-from ..optim.lindstrom_bates import LindstromBates, per_term
+from ..optim.lindstrom_bates import LindstromBates
 from ..optim.newton import Solution
 from .base import Criteria
 from .estimates import covariance_parts, estimates
@@ -197,12 +197,12 @@ def from_lindstrom_bates(problem: NlmeProblem, state: LindstromBates, reml: bool
     relative covariance by ML at every iteration, so the fixed effects and relative covariance are the ML ones;
     ``sigma`` (divisor ``n - p``), the covariances scaled by it, and the restricted log-likelihood come from the
     REML criterion of the final linearized model."""
-    objective = make_lmm(state.design, reml=True) if reml else state.objective
+    objective = make_lmm(state.design, reml=True) if reml else state.objective.objective
     theta = state.solution.x
-    est = estimates(objective, state.design, theta)
-    fun = float(objective.deviance(theta)) if reml else state.solution.fun
-    return NlmeFit(problem, "REML" if reml else "ML", state.beta, per_term(est.b, problem.spec), theta, est.sigma,
-                   est.vcov, -0.5 * fun, state.solution, state.iterations, state.status)
+    est = estimates(objective, state.design, state.objective.full(theta))
+    fun = float(objective.deviance(state.objective.full(theta))) if reml else state.solution.fun
+    return NlmeFit(problem, "REML" if reml else "ML", state.beta, list(est.b), theta, est.sigma, est.vcov,
+                   -0.5 * fun, state.solution, state.iterations, state.status)
 
 
 def from_laplace(problem: NlmeProblem, objective, solution: Solution, iterations: int, status: str) -> NlmeFit:
