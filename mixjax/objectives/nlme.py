@@ -6,9 +6,9 @@ model; ``X_p = 1`` for a constant) plus, for each random-effects term ``t`` (a g
 several) that includes ``p``, the effect of the row's level ``b_t[g_t(i), p]``. ``b_t = u_t T_t'``, ``cov(b_t) =
 sigma^2 T_t T_t'`` (``T_t`` block diagonal, one block per covariance block, lme4's theta inside each block).
 
-* PNLS at fixed ``T``: minimize ``|y - f(beta, T u)|^2 + sum_t |u_t|^2`` over ``(beta, u)`` by Gauss-Newton, with
-  each row's derivatives from one ``jax.vjp`` and the normal equations solved blockwise (per level of the first,
-  largest term; the fixed effects and the other terms dense).
+* PNLS at fixed ``T``: minimize ``|y - f(beta, T u)|^2 + sum_t |u_t|^2`` over ``(beta, u)`` by Gauss-Newton in
+  one compiled ``lax.while_loop``, with each row's derivatives from one ``jax.vjp`` and the normal equations
+  solved blockwise (per level of the first, largest term; the fixed effects and the other terms dense).
 * Linearization at ``(beta, b)``: ``J = df/dphi`` (n, P); the LMM has fixed-effects columns ``J[:, p] X_p``,
   random-effects columns ``J[:, t's parameters]`` per term, and pseudo-response ``w = y - f + X beta + sum Z b``.
 
@@ -27,8 +27,7 @@ import numpy as np
 from ..covariance import Unstructured
 from ..linalg.blocked import block_factor, block_solve
 
-__all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi", "pnls", "pnls_residuals",
-           "pnls_step", "relative_factors"]
+__all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi", "pnls", "relative_factors"]
 
 
 class TermSpec(NamedTuple):
@@ -122,13 +121,10 @@ def _bs(us, theta, spec):
     return [u @ T.T for u, T in zip(us, relative_factors(theta, spec))]
 
 
-def _pnls_residuals(beta, us, theta, data: NlmeData, spec: NlmeSpec):
-    """``[y - f(beta, T u); -u]``: its squared norm is the PNLS objective."""
-    f = _f(phi(beta, _bs(us, theta, spec), data, spec), data, spec)
-    return jnp.concatenate([data.y - f, *(-u.ravel() for u in us)])
-
-
-pnls_residuals = partial(jax.jit, static_argnames="spec")(_pnls_residuals)
+def _pnls_objective(beta, us, theta, data: NlmeData, spec: NlmeSpec):
+    """``|y - f(beta, T u)|^2 + |u|^2``."""
+    r = data.y - _f(phi(beta, _bs(us, theta, spec), data, spec), data, spec)
+    return r @ r + sum(jnp.sum(u**2) for u in us)
 
 
 def _linearize(beta, bs, data: NlmeData, spec: NlmeSpec):
@@ -175,14 +171,6 @@ def _pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
     return d_rest[: len(spec.owner)], d_us, ss
 
 
-pnls_step = partial(jax.jit, static_argnames="spec")(_pnls_step)
-
-
-def _objective(beta, us, theta, data, spec):
-    r = _pnls_residuals(beta, us, theta, data, spec)
-    return r @ r
-
-
 def _biggest(arrays):
     return jnp.max(jnp.stack([jnp.max(jnp.abs(a), initial=0.0) for a in arrays]))
 
@@ -198,8 +186,8 @@ def pnls(beta, us, theta, data: NlmeData, spec: NlmeSpec, max_iter: int = 100):
         d_beta, d_us, ss = _pnls_step(beta, us, theta, data, spec)
 
         def worse(t):
-            return (_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec) > ss) & (
-                t >= 1e-10)
+            moved = _pnls_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec)
+            return (moved > ss) & (t >= 1e-10)
 
         t = jax.lax.while_loop(worse, lambda t: 0.5 * t, 1.0)
         moved = t * _biggest([d_beta, *d_us]) >= 1e-10 * (1.0 + _biggest([beta, *us]))
