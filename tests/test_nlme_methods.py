@@ -155,3 +155,13 @@ def test_a_factor_inside_a_model_string_is_refused():
     with pytest.raises(ValueError, match="reads column.*Tree, which are not numeric.*fixed="):
         mixjax.nlme("circumference ~ Asym * Tree", mixjax.datasets.load("Orange"), fixed="Asym ~ 1",
                     random="Asym ~ 1 | Tree", start={"Asym": 1.0})
+
+
+def test_failed_iterations_say_what_failed_and_return_nothing():
+    """A start value far off (scal = 1 day for trees measured over 1,600 days) breaks the linearization: the error
+    names the step that failed and what to change, as a ValueError, with no fit returned."""
+    with pytest.raises(ValueError, match=r"Lindstrom-Bates iterations failed: stopped: the linearized model of "
+                                         r"iteration 1 is not finite .*Try other start values"):
+        mixjax.nlme("circumference ~ Asym/(1+exp((xmid-age)/scal))", mixjax.datasets.load("Orange"),
+                    fixed="Asym + xmid + scal ~ 1", random="Asym + scal ~ 1 | Tree",
+                    start={"Asym": 192, "xmid": 728, "scal": 1.0})

@@ -174,7 +174,7 @@ def _fixed_matrices(rhs: dict, frame: pd.DataFrame):
     return np.hstack(blocks), specs, names
 
 
-def _start(start, rhs: dict, specs: dict, X: np.ndarray, expr, columns: dict, y) -> np.ndarray:
+def _start(start, rhs: dict, specs: dict, expr, columns: dict, y) -> np.ndarray:
     """Start values: per parameter a number (its intercept; other coefficients 0) or one per coefficient; missing
     ones from the model's self-starting function where it has one."""
     params = list(rhs)
@@ -223,7 +223,7 @@ def setup(model, data, *, fixed, random, start=None, groups=None, covariance="un
     if not_fixed:
         raise ValueError(f"random parameter(s) {', '.join(not_fixed)} must also be in fixed={fixed!r}.")
     covariates = sorted(set().union(*(_formula_variables(f"~ {t}") for t in rhs.values() if t != "1")))
-    _check_columns(set(covariates) | set(group_columns), data, str(fixed) + " / " + str(random))
+    _check_columns(set(covariates) | set(group_columns), data, f"fixed={fixed!r}, random={random!r}")
     if callable(model) and not isinstance(model, ModelExpression):
         if not isinstance(response, str):
             raise ValueError("a model function needs response='column' (the column it predicts).")
@@ -232,9 +232,8 @@ def setup(model, data, *, fixed, random, start=None, groups=None, covariance="un
     else:
         if response is not None:
             raise ValueError("response= is only for a model function; a model string names it: 'y ~ ...'.")
-        expr = parse_model(model)
-        response, columns, used, label = expr.response, [s for s in expr.symbols if s not in params], \
-            set(expr.symbols), model
+        expr, label = parse_model(model), model
+        response, columns, used = expr.response, [s for s in expr.symbols if s not in params], set(expr.symbols)
     unused = [p for p in params if p not in used]
     if unused:
         raise ValueError(f"parameter(s) {', '.join(unused)} of fixed/random are not used by the model {label!r}.")
@@ -259,7 +258,7 @@ def setup(model, data, *, fixed, random, start=None, groups=None, covariance="un
     values = {c: np.asarray(frame[c], dtype=float) for c in columns}
     y = np.asarray(frame[response], dtype=float)
     nlme_data = NlmeData(y, values, X, tuple(levels[i][0] for i in order))
-    beta0 = _start(start, rhs, specs, X, expr, values, y)
+    beta0 = _start(start, rhs, specs, expr, values, y)
     f0 = np.asarray(linearize(beta0, [np.zeros((t.n_levels, len(t.params))) for t in spec.terms], nlme_data, spec)[0])
     if not np.all(np.isfinite(f0)):
         bad = np.flatnonzero(~np.isfinite(f0))

@@ -101,7 +101,7 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
     us = [np.zeros((term.n_levels, len(term.params))) for term in spec.terms]
     index = block_index(spec)
     blocks = tuple(_Block(Unstructured(len(block))) for term in spec.terms for block in term.blocks)
-    status = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence"
+    status, solution = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence", None
     for it in range(1, max_iter + 1):
         beta_old, theta_old = beta, theta
         beta, us, _ = pnls(beta, us, theta, data, spec)
@@ -110,8 +110,12 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
         f, J = (np.asarray(a) for a in linearize(beta, bs, data, spec))
         design = linearized_design(data, f, J, beta, bs, names, groups, levels, spec)
         objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
-        solution = minimize_reflecting(objective.value_grad_hess, np.maximum(theta, objective.lower),
-                                       objective.lower, blocks)
+        try:
+            solution = minimize_reflecting(objective.value_grad_hess, np.maximum(theta, objective.lower),
+                                           objective.lower, blocks)
+        except ValueError:  # the LME step's deviance is not finite: the linearization broke down
+            status = f"stopped: the linearized model of iteration {it} is not finite (check the start values)"
+            break
         theta = solution.x
         est = estimates(objective.objective, design, objective.full(theta))
         beta, bs = est.beta, list(est.b)
