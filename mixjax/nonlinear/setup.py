@@ -259,11 +259,11 @@ def setup(model, data, *, fixed, random, start=None, groups=None, covariance="un
     y = np.asarray(frame[response], dtype=float)
     nlme_data = NlmeData(y, values, X, tuple(levels[i][0] for i in order))
     beta0 = _start(start, rhs, specs, expr, values, y)
-    f0 = np.asarray(linearize(beta0, [np.zeros((t.n_levels, len(t.params))) for t in spec.terms], nlme_data, spec)[0])
-    if not np.all(np.isfinite(f0)):
-        bad = np.flatnonzero(~np.isfinite(f0))
-        raise ValueError(f"the model is not finite at the start values in {bad.size} row(s) (first at row "
-                         f"{int(bad[0])}); change start.")
+    f0, J0 = linearize(beta0, [np.zeros((t.n_levels, len(t.params))) for t in spec.terms], nlme_data, spec)
+    bad = np.flatnonzero(~np.isfinite(np.asarray(f0)) | ~np.all(np.isfinite(np.asarray(J0)), axis=1))
+    if bad.size:
+        raise ValueError(f"the model (or its derivatives in the parameters) is not finite at the start values in "
+                         f"{bad.size} row(s) (first at row {int(bad[0])}); change start.")
     return NlmeProblem(label, spec, nlme_data, tuple(names), tuple(group_columns[i] for i in order),
                        tuple(levels[i][1] for i in order), specs, tuple(group_columns), beta0, n_missing)
 
