@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._exported import DiskCached
 from ..families import Family, Response
 from ..linalg.blocked import BlockFactor, block_factor, block_logdet, block_solve
 from .lmm import _factors
@@ -259,6 +260,14 @@ def value_grad_hess(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     return f, g, H, u1, ur
 
 
+def _describe(spec: GlmmSpec) -> str:
+    """``spec`` as text that is the same in every process: the family by its name and link."""
+    return repr(spec._replace(family=(spec.family.name, spec.family.link.name)))
+
+
+_value_grad_hess_cached = DiskCached(value_grad_hess, _describe)  # a new process loads it instead of tracing
+
+
 @partial(jax.jit, static_argnames="spec")
 def value_grad(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     """``-2 log L`` and its exact gradient, and the mode (inner iterations from ``(u1, ur)``)."""
@@ -289,13 +298,13 @@ class GlmmObjective(NamedTuple):
         return deviance(np.asarray(psi, dtype=np.float64), self.data, self.spec)
 
     def _warm(self, fn, psi):
-        out = fn(np.asarray(psi, dtype=np.float64), *self.last_mode["u"], self.data, self.spec)
+        out = fn(np.asarray(psi, dtype=np.float64), *self.last_mode["u"], self.data, spec=self.spec)
         if np.isfinite(float(out[0])):
             self.last_mode["u"] = out[-2:]
         return out[:-2]
 
     def value_grad_hess(self, psi):
-        return self._warm(value_grad_hess, psi)
+        return self._warm(_value_grad_hess_cached, psi)
 
     def value_grad(self, psi):
         return self._warm(value_grad, psi)

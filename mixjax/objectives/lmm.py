@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._exported import DiskCached
 from ..covariance import Unstructured
 from ..design import Design
 from ..linalg.crossprod import CrossProducts, crossproducts, rest_layout
@@ -138,6 +139,9 @@ def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
     return _deviance(theta, data, spec), grad(theta, data, spec), jax.jacfwd(grad)(theta, data, spec)
 
 
+_VALUE_GRAD_HESS = DiskCached(value_grad_hess)  # a new process loads it instead of tracing
+
+
 @partial(jax.jit, static_argnames="spec")
 def value_grad(theta, data: LmmData, spec: LmmSpec):
     """Value and gradient through the cheaper reverse-mode rule of ``schur_logdet``."""
@@ -163,6 +167,7 @@ class LmmObjective(NamedTuple):
     lower: np.ndarray
     start: np.ndarray
     names: list
+    programs: dict  # compiled programs resolved once per objective (``_VALUE_GRAD_HESS``)
 
     @property
     def reml(self) -> bool:
@@ -176,7 +181,11 @@ class LmmObjective(NamedTuple):
         return deviance(np.asarray(theta, dtype=np.float64), self.data, self.spec)
 
     def value_grad_hess(self, theta):
-        return value_grad_hess(np.asarray(theta, dtype=np.float64), self.data, self.spec)
+        theta = np.asarray(theta, dtype=np.float64)
+        if "vgh" not in self.programs:
+            self.programs["vgh"] = _VALUE_GRAD_HESS.program(theta, self.data, spec=self.spec)
+            self.programs["leaves"] = jax.tree_util.tree_leaves(self.data)
+        return self.programs["vgh"](theta, *self.programs["leaves"])
 
     def value_grad(self, theta):
         return value_grad(np.asarray(theta, dtype=np.float64), self.data, self.spec)
@@ -201,4 +210,4 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
         (cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval, np.float64(cp.n_obs),
          np.float64(cp.log_det_w))
     ))
-    return LmmObjective(data, spec, cp, design.theta_lower, design.theta_start, design.theta_names)
+    return LmmObjective(data, spec, cp, design.theta_lower, design.theta_start, design.theta_names, {})
