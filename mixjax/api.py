@@ -158,7 +158,7 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
     ``"A ~ 1 | g1/g2"``, or ``"A ~ 1"`` with ``groups="g"``; ``start``: a value per parameter (its intercept) or
     one per coefficient, optional where the model is one self-starting call; ``covariance``: ``"unstructured"``
     (pdSymm) or ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` or ``"REML"`` (Lindstrom-Bates, nlme's numbers) or
-    ``"laplace"`` (the Laplace approximation of the marginal likelihood, maximized with exact derivatives from
+    ``"laplace"`` (the Laplace approximation of the marginal likelihood, maximized with its exact gradient from
     the Lindstrom-Bates fit; one grouping factor).
     """
     if method not in ("ML", "REML", "laplace"):
@@ -181,7 +181,7 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
         host_factors(state.solution.x, problem.spec)[0]).T)
     psi0 = np.concatenate([state.solution.x, state.beta])
     lower = np.concatenate([state.objective.lower, np.full(len(state.beta), -np.inf)])
-    solution = minimize_reflecting(objective.value_grad_hess, psi0, lower, state.objective.terms)
+    solution = minimize_lbfgs(objective.value_grad, psi0, lower)  # Hessian: differences of the exact gradient
     return _warn_nlme(from_laplace(problem, objective, solution, state.iterations + solution.iterations,
                                    solution.status))
 
