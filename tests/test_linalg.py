@@ -61,3 +61,20 @@ def test_hessian_with_many_groups_completes():
     fit = mixjax.lmm("y ~ x + (x | g)", frame)
     assert fit.converged
     assert fit.varcorr["sdcor"].iloc[0] == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize("scale", [1.0, 6.4e4])
+def test_newton_leaves_a_saddle_on_the_bound(scale):
+    """At a bound with no gradient along a direction of negative curvature (a variance at 0 whose deviance is even
+    in it), the trust-region step must take the feasible sign. Also when that curvature dwarfs the others, where
+    a too small shift of the secular equation once gave 0 / 0 and NaN steps forever."""
+    from mixjax.optim.newton import minimize
+
+    def vgh(x):
+        f = 1e-3 * (x[0] - 1.0) ** 2 + scale * (x[1] ** 4 - x[1] ** 2)
+        g = np.array([2e-3 * (x[0] - 1.0), scale * (4 * x[1] ** 3 - 2 * x[1])])
+        return f, g, np.diag([2e-3, scale * (12 * x[1] ** 2 - 2)])
+
+    sol = minimize(vgh, np.array([0.0, 0.0]), np.array([-np.inf, 0.0]))
+    assert sol.converged
+    assert sol.x == pytest.approx([1.0, np.sqrt(0.5)], abs=1e-6)

@@ -187,9 +187,10 @@ def pnls(beta, us, theta, data: NlmeData, spec: NlmeSpec, max_iter: int = 100):
 
         def worse(t):
             moved = _pnls_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec)
-            return (moved > ss) & (t >= 1e-10)
+            return ~(moved <= ss) & (t >= 1e-10)  # a non-finite objective is worse too
 
         t = jax.lax.while_loop(worse, lambda t: 0.5 * t, 1.0)
+        t = jnp.where(worse(t) | ~jnp.isfinite(ss), 0.0, t)  # no step decreases the objective: stay
         moved = t * _biggest([d_beta, *d_us]) >= 1e-10 * (1.0 + _biggest([beta, *us]))
         return beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], it + 1, moved
 

@@ -94,6 +94,11 @@ def linearized_design(data: NlmeData, f, J, beta, bs, names: tuple, groups: tupl
                   weights=np.ones(len(w)))
 
 
+LME_MAX_ITER = 20  # Newton iterations per LME step: far from the optimum (a poor start) a linearized model can
+# pull the covariance towards a degenerate boundary far away (ChickWeight, unstructured); nlme, too, limits its
+# early LME steps. Near convergence each LME step starts next to its optimum and needs a few.
+
+
 def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups: tuple, levels: tuple, *,
                     max_iter: int = 100, tol: float = 1e-8) -> LindstromBates:
     theta = np.concatenate([Unstructured(len(block)).start() for term in spec.terms for block in term.blocks])
@@ -112,7 +117,7 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
         objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
         try:
             solution = minimize_reflecting(objective.value_grad_hess, np.maximum(theta, objective.lower),
-                                           objective.lower, blocks)
+                                           objective.lower, blocks, max_iter=LME_MAX_ITER)
         except ValueError:  # the LME step's deviance is not finite: the linearization broke down
             status = f"stopped: the linearized model of iteration {it} is not finite (check the start values)"
             break
@@ -124,7 +129,7 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
             status = "stopped: the linearized model is not finite (check the start values)"
             break
         if (np.max(np.abs(beta - beta_old) / (1.0 + np.abs(beta))) < tol
-                and np.max(np.abs(theta - theta_old), initial=0.0) < 10 * tol):
+                and np.max(np.abs(theta - theta_old), initial=0.0) < 10 * tol and solution.converged):
             status = "converged: fixed effects and covariance parameters stopped moving"
             break
     return LindstromBates(beta, bs, design, objective, solution, it, status)

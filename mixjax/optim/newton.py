@@ -49,20 +49,22 @@ def _evaluate(vgh, x):
     return float(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float)
 
 
-def _tr_step(g: np.ndarray, H: np.ndarray, radius: float) -> np.ndarray:
-    """argmin g'd + d'Hd/2 subject to |d| <= radius (eigendecomposition; hard case included)."""
+def _tr_step(g: np.ndarray, H: np.ndarray, radius: float) -> list[np.ndarray]:
+    """argmin g'd + d'Hd/2 subject to |d| <= radius (eigendecomposition; hard case included). Candidate steps:
+    one, or in the hard case two, along either sign of the most negative curvature direction (which the caller
+    picks between after projecting onto the bounds: with no gradient along it, one sign may be blocked)."""
     lam, Q = np.linalg.eigh(H)
     gq = Q.T @ g
     if lam[0] > 0:
         d = -Q @ (gq / lam)
         if np.linalg.norm(d) <= radius:
-            return d
-    lo = max(0.0, -lam[0]) + 1e-12 * max(1.0, abs(lam[-1]))
+            return [d]
+    lo = max(0.0, -lam[0]) + 1e-12 * max(1.0, float(np.max(np.abs(lam))))  # above lam[0]'s rounding
     norm = lambda mu: np.linalg.norm(gq / (lam + mu))  # noqa: E731
     if norm(lo) <= radius:  # hard case: move along the most negative curvature direction
         d = -Q @ (gq / (lam + lo))
-        tau = np.sqrt(max(radius**2 - d @ d, 0.0))
-        return d + tau * Q[:, 0] * (-1.0 if Q[:, 0] @ g > 0 else 1.0)
+        tau = np.sqrt(max(radius**2 - d @ d, 0.0)) * (-1.0 if Q[:, 0] @ g > 0 else 1.0)
+        return [d + tau * Q[:, 0], d - tau * Q[:, 0]]
     hi = lo + np.linalg.norm(g) / radius + abs(lam[-1])
     for _ in range(100):  # bisection on the secular equation |d(mu)| = radius, to 1% of the radius
         mid = 0.5 * (lo + hi)
@@ -71,7 +73,7 @@ def _tr_step(g: np.ndarray, H: np.ndarray, radius: float) -> np.ndarray:
             hi = mid
             break
         lo, hi = (mid, hi) if size > radius else (lo, mid)
-    return -Q @ (gq / (lam + hi))
+    return [-Q @ (gq / (lam + hi))]
 
 
 def minimize(
@@ -107,11 +109,19 @@ def minimize(
             if 0.5 * g[free] @ newton < ftol * (1.0 + abs(f)):
                 status = "converged: predicted decrease below tolerance"
                 break
-        d = np.zeros_like(x)
-        d[free] = _tr_step(g[free], Hf, radius)
-        x_new = np.maximum(x + d, lower)
-        step = x_new - x
-        predicted = -(g @ step + 0.5 * step @ H @ step)
+        best = None
+        for candidate in _tr_step(g[free], Hf, radius):  # the best model decrease once projected onto the bounds
+            d = np.zeros_like(x)
+            d[free] = candidate
+            x_try = np.maximum(x + d, lower)
+            step = x_try - x
+            predicted = -(g @ step + 0.5 * step @ H @ step)
+            if best is None or predicted > best[2]:
+                best = (x_try, step, predicted)
+        x_new, step, predicted = best
+        if not np.all(np.isfinite(step)):  # a degenerate model: shrink the region and try again
+            radius *= 0.25
+            continue
         f_new, g_new, H_new = _evaluate(value_grad_hess, x_new)
         evaluations += 1
         rho = (f - f_new) / predicted if predicted > 0 and np.isfinite(f_new) else -1.0

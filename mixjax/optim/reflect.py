@@ -6,11 +6,11 @@ from .newton import Solution, minimize
 __all__ = ["minimize_reflecting"]
 
 
-def minimize_reflecting(value_grad_hess, x0, lower, terms, radius0=None) -> Solution:
+def minimize_reflecting(value_grad_hess, x0, lower, terms, radius0=None, max_iter: int = 300) -> Solution:
     """``minimize``; where a term's diagonal theta entry stops at 0 only because of the sign of the entries below
     it, restart from the mirror point (same covariance; see ``Unstructured.reflect_zero_columns``). ``terms``:
     the random-effects terms whose theta come first in ``x``, in order."""
-    solution = minimize(value_grad_hess, x0, lower, radius0=radius0)
+    solution = minimize(value_grad_hess, x0, lower, radius0=radius0, max_iter=max_iter)
     for _ in range(3):
         x, start, changed = solution.x.copy(), 0, False
         for term in terms:
@@ -21,7 +21,7 @@ def minimize_reflecting(value_grad_hess, x0, lower, terms, radius0=None) -> Solu
             start += n
         if not changed:
             break
-        retry = minimize(value_grad_hess, x, lower, radius0=radius0)
+        retry = minimize(value_grad_hess, x, lower, radius0=radius0, max_iter=max_iter)
         if not retry.fun < solution.fun:
             break
         solution = retry._replace(iterations=solution.iterations + retry.iterations,

@@ -72,3 +72,12 @@ for (name in c("ChickWeight", "DNase", "Indometh", "Puromycin")) {
                             levels = setNames(lapply(f, function(v) levels(d[[v]])), f))
 }
 write_json(levels_of, "tests/reference/extra_datasets_columns.json", auto_unbox = FALSE, pretty = TRUE)
+
+# ChickWeight, pdDiag(Asym + xmid): from getInitial's start (chick 1) nlme stops after 3 iterations at a point
+# with sd(xmid) ~ 0; restarted near mixjax's optimum it reaches a log-likelihood 225 higher
+cw <- as.data.frame(ChickWeight)
+chick <- function(start) nlme(weight ~ SSlogis(Time, Asym, xmid, scal), data = cw, fixed = Asym + xmid + scal ~ 1,
+                              random = pdDiag(Asym + xmid ~ 1), groups = ~ Chick, start = start)
+m1 <- chick(c(Asym = 937, xmid = 35, scal = 11)); m2 <- chick(c(Asym = 282, xmid = 11.4, scal = 6.7))
+out(list(dataset = "ChickWeight", method = "ML", from_getinitial = c(list(numIter = m1$numIter), fit_summary(m1)),
+         restarted = fit_summary(m2)), "extra_nlme_chickweight_diag")
