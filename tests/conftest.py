@@ -22,3 +22,24 @@ def r_name(name: str) -> str:
 @pytest.fixture(scope="session")
 def reference():
     return load_reference
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("numerical work started before the bad input was rejected")
+
+
+def rejected_before_work(fit, stages: tuple, data, match: str, *args, **kwargs) -> ValueError:
+    """``fit(*args, data, **kwargs)`` raises ValueError matching ``match`` before any of ``stages`` (names in
+    ``mixjax.api``: objective builders, optimizers) runs, and leaves ``data`` as it was."""
+    import pandas as pd
+
+    import mixjax.api
+
+    before = data.copy(deep=True)
+    with pytest.MonkeyPatch.context() as patch:
+        for stage in stages:
+            patch.setattr(mixjax.api, stage, _forbidden)
+        with pytest.raises(ValueError, match=match) as info:
+            fit(*args, data, **kwargs)
+    pd.testing.assert_frame_equal(data, before)
+    return info.value

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import _forbidden, rejected_before_work
 
 import mixjax
 import mixjax.api
@@ -20,10 +21,6 @@ def sleep() -> pd.DataFrame:
     return mixjax.datasets.load("sleepstudy")
 
 
-def _forbidden(*args, **kwargs):
-    raise AssertionError("numerical work started before the bad input was rejected")
-
-
 @pytest.fixture
 def no_numerics(monkeypatch):
     """Fail the test if lmm() gets as far as building the objective or optimizing."""
@@ -34,14 +31,7 @@ def no_numerics(monkeypatch):
 def assert_rejected(data: pd.DataFrame, match: str, formula: str = FORMULA, **kwargs) -> ValueError:
     """lmm(formula, data, **kwargs) raises ValueError matching ``match`` before any numerical work, and leaves
     ``data`` as it was."""
-    before = data.copy(deep=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mixjax.api, "make_lmm", _forbidden)
-        patch.setattr(mixjax.api, "minimize_reflecting", _forbidden)
-        with pytest.raises(ValueError, match=match) as info:
-            mixjax.lmm(formula, data, **kwargs)
-    pd.testing.assert_frame_equal(data, before)
-    return info.value
+    return rejected_before_work(mixjax.lmm, ("make_lmm", "minimize_reflecting"), data, match, formula, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------- columns

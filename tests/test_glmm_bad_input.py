@@ -7,27 +7,16 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import rejected_before_work
 
 import mixjax
-import mixjax.api
 from mixjax import MixjaxWarning
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
 
-def _forbidden(*args, **kwargs):
-    raise AssertionError("numerical work started before the bad input was rejected")
-
-
 def rejected(data: pd.DataFrame, match: str, formula: str, **kwargs) -> ValueError:
-    before = data.copy(deep=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mixjax.api, "make_glmm", _forbidden)
-        patch.setattr(mixjax.api, "minimize_reflecting", _forbidden)
-        with pytest.raises(ValueError, match=match) as info:
-            mixjax.glmm(formula, data, **kwargs)
-    pd.testing.assert_frame_equal(data, before)
-    return info.value
+    return rejected_before_work(mixjax.glmm, ("make_glmm", "minimize_reflecting"), data, match, formula, **kwargs)
 
 
 @pytest.fixture
