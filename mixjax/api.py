@@ -17,6 +17,7 @@ from .objectives.nlme import host_factors
 from .objectives.nlme_laplace import make_laplace
 from .optim.lbfgs import minimize_lbfgs
 from .optim.lindstrom_bates import lindstrom_bates
+from .optim.newton import minimize
 from .optim.reflect import minimize_reflecting
 from .results import GlmmFit, LmmFit
 from .results.nlme import NlmeFit, from_laplace, from_lindstrom_bates
@@ -77,7 +78,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     objective = make_lmm(design, reml=reml)
     if objective.spec.nr <= DENSE_NEWTON_MAX:
-        solution = minimize_reflecting(objective.value_grad_hess, theta0, objective.lower, design.terms)
+        solution = minimize_reflecting(objective.minimize, theta0, design.terms)
     else:  # crossed / nested with a large dense block: quasi-Newton on the exact gradient, Newton polish
         theta0 = moment_start(design) if start is None else theta0
         solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower, polish=0)
@@ -140,8 +141,9 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     psi0 = _start(start, objective.names, objective.start, objective.lower, what="parameter")
     # a first trust radius of 0.5: the Newton model of the Laplace likelihood is poor far from the optimum, and
     # longer first steps were rejected (VerbAgg, grouseticks, cbpp, Salamanders: 5-8 iterations instead of 7-12)
-    solution = minimize_reflecting(objective.value_grad_hess, psi0, objective.lower, design.terms,
-                                   radius0=GLMM_RADIUS0)
+    solution = minimize_reflecting(
+        lambda x: minimize(objective.value_grad_hess, x, objective.lower, radius0=GLMM_RADIUS0), psi0, design.terms
+    )
     fit = GlmmFit(design, objective, solution)
     return _warn(fit)
 

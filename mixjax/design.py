@@ -31,6 +31,7 @@ from .checks import (
 from .covariance import Unstructured
 from .formula import ParsedFormula, parse
 from .formula.bars import _top_level_split
+from .formula.matrix import PlainSpec, model_columns, plain_columns
 
 __all__ = ["ReTerm", "Design", "build", "MixjaxWarning"]
 
@@ -125,27 +126,29 @@ def _check_matrix_finite(values: np.ndarray, names: tuple[str, ...], what: str) 
 
 def _fixed(parsed: ParsedFormula, frame: pd.DataFrame, categorical: bool = False):
     """(y, X, fixed spec, column names). ``categorical``: the response is a factor column, returned as codes."""
+    formula = _formula(parsed.fixed if not categorical else parsed.fixed.split("~", 1)[1])
     if categorical:
         y, levels = _response_codes(frame[parsed.response])
-        rhs = parsed.fixed.split("~", 1)[1]
         try:
-            mm = model_matrix(_formula(rhs), frame, na_action="raise")
+            X, xnames, spec = model_columns(formula, frame)
         except Exception as err:
             raise ValueError(f"cannot build the fixed effects of {parsed.fixed!r}: {err}") from err
-        X = _dense(mm)
-        xnames = tuple(map(str, mm.columns))
         _check_matrix_finite(X, xnames, "fixed-effects")
-        return y, X, mm.model_spec, xnames, levels
-    try:
-        mm = model_matrix(_formula(parsed.fixed), frame, na_action="raise")
-    except Exception as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = " (e.g. log of a negative number): fix the transformation or the data first"
-        hint = hint if "null" in first_line else ""
-        raise ValueError(
-            f"cannot build the fixed effects of {parsed.fixed!r}: {first_line.rstrip('.')}{hint}."
-        ) from err
-    lhs = _dense(mm.lhs)
+        return y, X, spec, xnames, levels
+    plain_y, plain_X = plain_columns(formula.lhs, frame), plain_columns(formula.rhs, frame)
+    if plain_y is not None and plain_X is not None and plain_y[0].shape[1] == 1:
+        lhs, (X, xnames), spec = plain_y[0], plain_X, PlainSpec(formula.rhs)
+    else:
+        try:
+            mm = model_matrix(formula, frame, na_action="raise")
+        except Exception as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            hint = " (e.g. log of a negative number): fix the transformation or the data first"
+            hint = hint if "null" in first_line else ""
+            raise ValueError(
+                f"cannot build the fixed effects of {parsed.fixed!r}: {first_line.rstrip('.')}{hint}."
+            ) from err
+        lhs, X, xnames, spec = _dense(mm.lhs), _dense(mm.rhs), tuple(map(str, mm.rhs.columns)), mm.rhs.model_spec
     if parsed.response.startswith("cbind(") and lhs.ndim == 2 and lhs.shape[1] == 2:
         pass
     elif lhs.ndim != 2 or lhs.shape[1] != 1:
@@ -153,11 +156,9 @@ def _fixed(parsed: ParsedFormula, frame: pd.DataFrame, categorical: bool = False
             f"response {parsed.response!r} must be one numeric column; it expands to {lhs.shape[1]} columns "
             "(is it a factor or text?). Convert it to numbers first."
         )
-    xnames = tuple(map(str, mm.rhs.columns))
-    X = _dense(mm.rhs)
     _check_matrix_finite(lhs, (parsed.response,) * lhs.shape[1], "response")
     _check_matrix_finite(X, xnames, "fixed-effects")
-    return (lhs[:, 0] if lhs.shape[1] == 1 else lhs), X, mm.rhs.model_spec, xnames, ()
+    return (lhs[:, 0] if lhs.shape[1] == 1 else lhs), X, spec, xnames, ()
 
 
 def _response_codes(col: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -265,19 +266,17 @@ def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame) -> list[ReTerm]:
         label = f"({term.expr} {'||' if term.split else '|'} {term.group})"
         try:
             pieces = [SimpleFormula([t]) for t in _formula(term.expr)] if term.split else [_formula(term.expr)]
-            matrices = [model_matrix(piece, frame, na_action="raise") for piece in pieces]
+            matrices = [model_columns(piece, frame) for piece in pieces]
         except Exception as err:
             raise ValueError(f"cannot build random-effects term {label}: {err}") from err
-        if not matrices or any(mm.shape[1] == 0 for mm in matrices):
+        if not matrices or any(Z.shape[1] == 0 for Z, _, _ in matrices):
             raise ValueError(
                 f"random-effects term {label} has no columns; write (1 | {term.group}) for a random intercept."
             )
         codes, levels = _grouping(frame, term.factors, term.group)
-        for mm in matrices:
-            cnames = tuple(map(str, mm.columns))
-            Z = _dense(mm)
+        for Z, cnames, spec in matrices:
             _check_matrix_finite(Z, cnames, f"random-effects term {label}")
-            terms.append(ReTerm(term.group, term.group, codes, levels, Z, cnames, mm.model_spec))
+            terms.append(ReTerm(term.group, term.group, codes, levels, Z, cnames, spec))
     return terms
 
 

@@ -48,8 +48,7 @@ def test_lmm_fit_through_a_stored_program_is_unchanged(tmp_path, monkeypatch):
     monkeypatch.setattr(_config, "EXPORT_DIR", None)
     plain = mixjax.lmm("Reaction ~ Days + (Days | Subject)", sleep)
     monkeypatch.setattr(_config, "EXPORT_DIR", str(tmp_path))
-    monkeypatch.setattr(mixjax.objectives.lmm, "_VALUE_GRAD_HESS",
-                        _exported.DiskCached(mixjax.objectives.lmm.value_grad_hess))
+    monkeypatch.setattr(mixjax.objectives.lmm, "_NEWTON", _exported.DiskCached(mixjax.objectives.lmm.newton))
     stored = mixjax.lmm("Reaction ~ Days + (Days | Subject)", sleep)
     assert len(list(tmp_path.iterdir())) == 1
     assert stored.loglik == plain.loglik

@@ -521,3 +521,39 @@ def test_sleepstudy_terms():
     assert design.n_obs == 180
     design = mixjax.build_design("Reaction ~ Days + (Days || Subject)", data)
     assert [t.group for t in design.terms] == ["Subject", "Subject.1"]
+
+
+# ------------------------------------------------------------------------------------ plain numeric columns
+
+PLAIN = ["V1 ~ V3", "V1 ~ 0 + V3", "V1 ~ V3 - 1", "V1 ~ 1", "V1 ~ V3 * V4", "V1 ~ V4:V3 + V3", "V1 ~ V4 + V3 + V4:V3:V1"]
+NOT_PLAIN = ["V1 ~ F", "V1 ~ V3 + I(V4 ** 2)", "V1 ~ C(V3)", "V1 ~ np.log(V4 + 10)", "V1 ~ V3 + Flag", "V1 ~ Text",
+             "V1 ~ V3:F"]
+
+
+@pytest.mark.parametrize("text", PLAIN)
+def test_plain_columns_are_formulaics_matrix(text):
+    """The shortcut for intercepts and products of numeric columns gives formulaic's columns, names and order,
+    and its spec builds new data as formulaic does."""
+    from formulaic import model_matrix
+
+    from mixjax.checks import _formula
+    from mixjax.formula.matrix import PlainSpec, model_columns
+
+    data = _cheat_sheet_data()
+    expected = model_matrix(text, data).rhs
+    X, names, spec = model_columns(_formula(text).rhs, data)
+    assert isinstance(spec, PlainSpec)
+    assert names == tuple(expected.columns)
+    np.testing.assert_array_equal(X, np.asarray(expected, dtype=float))
+    new = data.iloc[::7].assign(V4=lambda d: d.V4 * 3)
+    np.testing.assert_array_equal(spec.get_model_matrix(new)[list(names)],
+                                  np.asarray(model_matrix(text, new).rhs, dtype=float))
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN)
+def test_factors_and_transformations_go_through_formulaic(text):
+    from mixjax.checks import _formula
+    from mixjax.formula.matrix import plain_columns
+
+    data = _cheat_sheet_data().assign(Flag=lambda d: d.V3 > 1, Text=lambda d: d.V3.astype(str))
+    assert plain_columns(_formula(text).rhs, data) is None

@@ -63,6 +63,16 @@ def test_hessian_with_many_groups_completes():
     assert fit.varcorr["sdcor"].iloc[0] == pytest.approx(1.0, abs=0.1)
 
 
+def _saddle(scale, xp=np):
+    """A saddle on the bound x[1] = 0: no gradient along x[1], whose curvature there is negative."""
+    def vgh(x):
+        f = 1e-3 * (x[0] - 1.0) ** 2 + scale * (x[1] ** 4 - x[1] ** 2)
+        g = xp.stack([2e-3 * (x[0] - 1.0), scale * (4 * x[1] ** 3 - 2 * x[1])])
+        return f, g, xp.diag(xp.stack([2e-3 + 0 * x[0], scale * (12 * x[1] ** 2 - 2)]))
+
+    return vgh
+
+
 @pytest.mark.parametrize("scale", [1.0, 6.4e4])
 def test_newton_leaves_a_saddle_on_the_bound(scale):
     """At a bound with no gradient along a direction of negative curvature (a variance at 0 whose deviance is even
@@ -70,11 +80,39 @@ def test_newton_leaves_a_saddle_on_the_bound(scale):
     a too small shift of the secular equation once gave 0 / 0 and NaN steps forever."""
     from mixjax.optim.newton import minimize
 
-    def vgh(x):
-        f = 1e-3 * (x[0] - 1.0) ** 2 + scale * (x[1] ** 4 - x[1] ** 2)
-        g = np.array([2e-3 * (x[0] - 1.0), scale * (4 * x[1] ** 3 - 2 * x[1])])
-        return f, g, np.diag([2e-3, scale * (12 * x[1] ** 2 - 2)])
-
-    sol = minimize(vgh, np.array([0.0, 0.0]), np.array([-np.inf, 0.0]))
+    sol = minimize(_saddle(scale), np.array([0.0, 0.0]), np.array([-np.inf, 0.0]))
     assert sol.converged
     assert sol.x == pytest.approx([1.0, np.sqrt(0.5)], abs=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1.0, 6.4e4])
+def test_compiled_newton_loop_takes_the_host_drivers_steps(scale):
+    """``trust_region.loop`` (one compiled call) and ``newton.minimize`` (the same steps driven from Python) take
+    the same iterations to the same point."""
+    import jax
+    import jax.numpy as jnp
+
+    from mixjax.optim.newton import minimize, solution
+    from mixjax.optim.trust_region import loop
+
+    x0, lower = np.array([0.0, 0.0]), np.array([-np.inf, 0.0])
+    host = minimize(_saddle(scale), x0, lower)
+    compiled = solution(jax.jit(lambda x0: loop(_saddle(scale, jnp), x0, lower, 1.0))(x0), lower, 300)
+    assert compiled.status == host.status and compiled.converged
+    assert (compiled.iterations, compiled.evaluations) == (host.iterations, host.evaluations)
+    np.testing.assert_allclose(compiled.x, host.x, rtol=1e-12)
+
+
+def test_compiled_newton_loop_stops_at_max_iter_and_on_a_bad_start():
+    import jax
+    import jax.numpy as jnp
+
+    from mixjax.optim.newton import solution
+    from mixjax.optim.trust_region import loop
+
+    lower = np.array([-np.inf, 0.0])
+    run = jax.jit(lambda x0, n: loop(_saddle(1.0, jnp), x0, lower, 1e-3, max_iter=n))
+    stopped = solution(run(np.array([0.0, 0.0]), 2), lower, 2)
+    assert stopped.status == "stopped: 2 iterations without convergence" and stopped.iterations == 2
+    with pytest.raises(ValueError, match="not finite at the start values"):
+        solution(run(np.array([np.nan, 0.0]), 300), lower, 300)

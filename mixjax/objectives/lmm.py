@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._exported import DiskCached
+from ..optim import trust_region
+from ..optim.newton import Solution, solution
 from ..covariance import Unstructured
 from ..design import Design
 from ..linalg.crossprod import CrossProducts, crossproducts, rest_layout
@@ -139,7 +141,15 @@ def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
     return _deviance(theta, data, spec), grad(theta, data, spec), jax.jacfwd(grad)(theta, data, spec)
 
 
-_VALUE_GRAD_HESS = DiskCached(value_grad_hess)  # a new process loads it instead of tracing
+@partial(jax.jit, static_argnames="spec")
+def newton(theta0, lower, radius0, max_iter, data: LmmData, spec: LmmSpec) -> trust_region.State:
+    """The whole trust-region Newton minimization of the deviance from ``theta0``, as one compiled loop."""
+    return trust_region.loop(lambda theta: value_grad_hess(theta, data, spec), theta0, lower, radius0,
+                             max_iter=max_iter)
+
+
+_VALUE_GRAD_HESS = DiskCached(value_grad_hess)  # a new process loads them instead of tracing
+_NEWTON = DiskCached(newton)
 
 
 @partial(jax.jit, static_argnames="spec")
@@ -180,18 +190,32 @@ class LmmObjective(NamedTuple):
     def deviance(self, theta):
         return deviance(np.asarray(theta, dtype=np.float64), self.data, self.spec)
 
-    def value_grad_hess(self, theta):
-        theta = np.asarray(theta, dtype=np.float64)
-        if "vgh" not in self.programs:
-            self.programs["vgh"] = _VALUE_GRAD_HESS.program(theta, self.data, spec=self.spec)
+    def _program(self, name: str, cached: DiskCached, *args):
+        """``cached``'s program for ``(*args, data)`` (resolved once per objective), called."""
+        if name not in self.programs:
+            self.programs[name] = cached.program(*args, self.data, spec=self.spec)
             self.programs["leaves"] = jax.tree_util.tree_leaves(self.data)
-        return self.programs["vgh"](theta, *self.programs["leaves"])
+        return self.programs[name](*args, *self.programs["leaves"])
+
+    def value_grad_hess(self, theta):
+        return self._program("vgh", _VALUE_GRAD_HESS, np.asarray(theta, dtype=np.float64))
+
+    def minimize(self, theta0, *, radius0: float | None = None, max_iter: int = 300) -> Solution:
+        """Trust-region Newton on the exact gradient and Hessian from ``theta0`` (``mixjax.optim.trust_region``),
+        one compiled call. ``radius0``: the first trust radius (default ``max(1, |theta0|)``)."""
+        theta0 = np.maximum(np.asarray(theta0, dtype=np.float64), self.lower)
+        radius0 = max(1.0, float(np.linalg.norm(theta0))) if radius0 is None else radius0
+        state = self._program("newton", _NEWTON, theta0, self.lower, np.float64(radius0), np.int32(max_iter))
+        return solution(state, self.lower, max_iter)
 
     def value_grad(self, theta):
         return value_grad(np.asarray(theta, dtype=np.float64), self.data, self.spec)
 
     def factor(self, theta) -> Factor:
         return factor(np.asarray(theta, dtype=np.float64), self.data, self.spec)
+
+
+DEVICE_PUT_BYTES = 1 << 20  # smaller data stays in numpy: copying it per call costs less than device_put once
 
 
 def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None) -> LmmObjective:
@@ -206,8 +230,8 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
         p=design.p,
         reml=bool(reml),
     )
-    data = LmmData(*jax.device_put(  # one transfer for all arrays
-        (cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval, np.float64(cp.n_obs),
-         np.float64(cp.log_det_w))
-    ))
+    data = LmmData(cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval, np.float64(cp.n_obs),
+                   np.float64(cp.log_det_w))
+    if sum(np.asarray(a).nbytes for a in data) > DEVICE_PUT_BYTES:  # on the device once, not copied per call
+        data = LmmData(*jax.device_put(tuple(data)))
     return LmmObjective(data, spec, cp, design.theta_lower, design.theta_start, design.theta_names, {})

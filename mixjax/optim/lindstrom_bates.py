@@ -13,7 +13,7 @@ from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
 from ..objectives.nlme import NlmeData, NlmeSpec, host_factors, linearize, pnls
 from ..results.estimates import estimates
-from .newton import Solution
+from .newton import Solution, minimize
 from .reflect import minimize_reflecting
 
 __all__ = ["BlockDeviance", "LindstromBates", "block_index", "linearized_design", "lindstrom_bates"]
@@ -116,8 +116,10 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
         design = linearized_design(data, f, J, beta, bs, names, groups, levels, spec)
         objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
         try:
-            solution = minimize_reflecting(objective.value_grad_hess, np.maximum(theta, objective.lower),
-                                           objective.lower, blocks, max_iter=LME_MAX_ITER)
+            solution = minimize_reflecting(
+                lambda x: minimize(objective.value_grad_hess, x, objective.lower, max_iter=LME_MAX_ITER),
+                np.maximum(theta, objective.lower), blocks,
+            )
         except ValueError:  # the LME step's deviance is not finite: the linearization broke down
             status = f"stopped: the linearized model of iteration {it} is not finite (check the start values)"
             break

@@ -1,20 +1,20 @@
-"""Trust-region Newton with the exact Hessian and lower bounds, for small parameter vectors.
+"""Trust-region Newton with the exact Hessian and lower bounds, for small parameter vectors, driven from Python.
 
-Each iteration: variables at their bound whose gradient pushes outward are held (the active set); on the free
-ones the step minimizes the quadratic model ``g'd + d'Hd/2`` within ``|d| <= radius`` (Moré-Sorensen through the
-eigendecomposition of ``H``, so an indefinite Hessian is handled exactly), is projected onto the bounds, and is
-accepted when the actual decrease is a fair share of the predicted one; the radius grows and shrinks with that
-ratio. Converged when the largest projected gradient is below ``gtol`` or the predicted decrease of a full
-Newton step is below ``ftol * (1 + |f|)``. One compiled call per trial point returns value, gradient and Hessian,
-so an accepted step costs one call.
+``minimize(value_grad_hess, x0, lower)`` takes any callable returning ``(f, grad, hessian)`` (a compiled program, or
+plain numpy); each iteration is ``trust_region.propose`` and, at the trial point, one call of the callable and
+``trust_region.update``, both compiled. For a traceable objective ``trust_region.loop`` runs the same iterations as
+one compiled call. ``Solution`` is what both return.
 """
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
 import numpy as np
 
-__all__ = ["Solution", "minimize"]
+from .trust_region import RUNNING, STATUS, State, init, propose, update
+
+__all__ = ["Solution", "minimize", "solution"]
 
 
 class Solution(NamedTuple):
@@ -44,36 +44,23 @@ def projected_max(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> float:
     return float(np.max(np.abs(np.where((x <= lower) & (g > 0), 0.0, g)), initial=0.0))
 
 
-def _evaluate(vgh, x):
-    f, g, H = vgh(x)
-    return float(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float)
+NOT_FINITE = "the objective is not finite at the start values; give other start values (start=...)."
 
 
-def _tr_step(g: np.ndarray, H: np.ndarray, radius: float) -> list[np.ndarray]:
-    """argmin g'd + d'Hd/2 subject to |d| <= radius (eigendecomposition; hard case included). Candidate steps:
-    one, or in the hard case two, along either sign of the most negative curvature direction (which the caller
-    picks between after projecting onto the bounds: with no gradient along it, one sign may be blocked)."""
-    lam, Q = np.linalg.eigh(H)
-    gq = Q.T @ g
-    if lam[0] > 0:
-        d = -Q @ (gq / lam)
-        if np.linalg.norm(d) <= radius:
-            return [d]
-    lo = max(0.0, -lam[0]) + 1e-12 * max(1.0, float(np.max(np.abs(lam))))  # above lam[0]'s rounding
-    norm = lambda mu: np.linalg.norm(gq / (lam + mu))  # noqa: E731
-    if norm(lo) <= radius:  # hard case: move along the most negative curvature direction
-        d = -Q @ (gq / (lam + lo))
-        tau = np.sqrt(max(radius**2 - d @ d, 0.0)) * (-1.0 if Q[:, 0] @ g > 0 else 1.0)
-        return [d + tau * Q[:, 0], d - tau * Q[:, 0]]
-    hi = lo + np.linalg.norm(g) / radius + abs(lam[-1])
-    for _ in range(100):  # bisection on the secular equation |d(mu)| = radius, to 1% of the radius
-        mid = 0.5 * (lo + hi)
-        size = norm(mid)
-        if abs(size - radius) <= 0.01 * radius:
-            hi = mid
-            break
-        lo, hi = (mid, hi) if size > radius else (lo, mid)
-    return [-Q @ (gq / (lam + hi))]
+def solution(state: State, lower, max_iter: int) -> Solution:
+    """The ``Solution`` of a final trust-region state (raises if the start was not finite)."""
+    s = jax.device_get(state)
+    if s.status == RUNNING:
+        raise ValueError(NOT_FINITE)
+    x, g, lower = np.asarray(s.x), np.asarray(s.g), np.asarray(lower, dtype=float)
+    return Solution(x=x, fun=float(s.f), grad=g, hessian=np.asarray(s.H), iterations=int(s.iterations),
+                    evaluations=int(s.evaluations), grad_norm=projected_max(g, x, lower),
+                    hessian_min_eig=float(s.min_eig), status=STATUS[int(s.status)].format(max_iter=max_iter),
+                    at_bound=x <= lower)
+
+
+_propose = jax.jit(propose)
+_update = jax.jit(update)
 
 
 def minimize(
@@ -90,62 +77,18 @@ def minimize(
     the first trust radius (default ``max(1, |x0|)``)."""
     lower = np.asarray(lower, dtype=float)
     x = np.maximum(np.asarray(x0, dtype=float), lower)
-    f, g, H = _evaluate(value_grad_hess, x)
-    if not np.isfinite(f):
-        raise ValueError("the objective is not finite at the start values; give other start values (start=...).")
-    radius = max(1.0, float(np.linalg.norm(x))) if radius0 is None else radius0
-    evaluations, min_eig = 1, np.nan
-    status = f"stopped: {max_iter} iterations without convergence"
-    it = 0
-    for it in range(1, max_iter + 1):
-        free = ~((x <= lower) & (g > 0))
-        Hf = H[np.ix_(free, free)]
-        min_eig = float(np.linalg.eigvalsh(Hf)[0]) if free.any() else np.inf
-        if projected_max(g, x, lower) < gtol:
-            status = "converged: gradient below tolerance"
+    f, g, H = value_grad_hess(x)
+    if not np.isfinite(float(f)):
+        raise ValueError(NOT_FINITE)
+    s = init(x, np.float64(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float),
+             max(1.0, float(np.linalg.norm(x))) if radius0 is None else radius0)
+    while True:
+        s, trial = _propose(s, lower, gtol, ftol)
+        if bool(trial.evaluate):
+            f, g, H = value_grad_hess(np.asarray(trial.x))
+            s = _update(s, trial, np.float64(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float))
+        if int(s.status) != RUNNING or int(s.iterations) >= max_iter:
             break
-        if min_eig > 0:
-            newton = np.linalg.solve(Hf, g[free])
-            if 0.5 * g[free] @ newton < ftol * (1.0 + abs(f)):
-                status = "converged: predicted decrease below tolerance"
-                break
-        best = None
-        for candidate in _tr_step(g[free], Hf, radius):  # the best model decrease once projected onto the bounds
-            d = np.zeros_like(x)
-            d[free] = candidate
-            x_try = np.maximum(x + d, lower)
-            step = x_try - x
-            predicted = -(g @ step + 0.5 * step @ H @ step)
-            if best is None or predicted > best[2]:
-                best = (x_try, step, predicted)
-        x_new, step, predicted = best
-        if not np.all(np.isfinite(step)):  # a degenerate model: shrink the region and try again
-            radius *= 0.25
-            continue
-        f_new, g_new, H_new = _evaluate(value_grad_hess, x_new)
-        evaluations += 1
-        rho = (f - f_new) / predicted if predicted > 0 and np.isfinite(f_new) else -1.0
-        size = float(np.linalg.norm(step))
-        if rho < 0.25:
-            radius = 0.25 * size
-        elif rho > 0.75 and size >= 0.99 * radius:
-            radius *= 2.0
-        if rho > 1e-4:
-            x, f, g, H = x_new, f_new, g_new, H_new
-        elif radius < 1e-12 * max(1.0, float(np.linalg.norm(x))):
-            status = "converged: no further decrease possible" if predicted < 1e-8 * (1 + abs(f)) else (
-                "stopped: the trust region collapsed without a decrease"
-            )
-            break
-    return Solution(
-        x=x,
-        fun=f,
-        grad=g,
-        hessian=H,
-        iterations=it,
-        evaluations=evaluations,
-        grad_norm=projected_max(g, x, lower),
-        hessian_min_eig=min_eig,
-        status=status,
-        at_bound=x <= lower,
-    )
+    if int(s.status) == RUNNING:
+        s = s._replace(status=np.int32(5))
+    return solution(s, lower, max_iter)

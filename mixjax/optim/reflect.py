@@ -1,16 +1,18 @@
 """Trust-region Newton that does not stop at a spurious boundary point of lme4's covariance parametrization."""
 from __future__ import annotations
 
-from .newton import Solution, minimize
+from typing import Callable
+
+from .newton import Solution
 
 __all__ = ["minimize_reflecting"]
 
 
-def minimize_reflecting(value_grad_hess, x0, lower, terms, radius0=None, max_iter: int = 300) -> Solution:
-    """``minimize``; where a term's diagonal theta entry stops at 0 only because of the sign of the entries below
-    it, restart from the mirror point (same covariance; see ``Unstructured.reflect_zero_columns``). ``terms``:
-    the random-effects terms whose theta come first in ``x``, in order."""
-    solution = minimize(value_grad_hess, x0, lower, radius0=radius0, max_iter=max_iter)
+def minimize_reflecting(minimize: Callable, x0, terms) -> Solution:
+    """``minimize(x0) -> Solution``; where a term's diagonal theta entry stops at 0 only because of the sign of the
+    entries below it, restart from the mirror point (same covariance; see ``Unstructured.reflect_zero_columns``).
+    ``terms``: the random-effects terms whose theta come first in ``x``, in order."""
+    solution = minimize(x0)
     for _ in range(3):
         x, start, changed = solution.x.copy(), 0, False
         for term in terms:
@@ -21,7 +23,7 @@ def minimize_reflecting(value_grad_hess, x0, lower, terms, radius0=None, max_ite
             start += n
         if not changed:
             break
-        retry = minimize(value_grad_hess, x, lower, radius0=radius0, max_iter=max_iter)
+        retry = minimize(x)
         if not retry.fun < solution.fun:
             break
         solution = retry._replace(iterations=solution.iterations + retry.iterations,
