@@ -17,7 +17,6 @@ from .objectives.nlme import host_factors
 from .objectives.nlme_laplace import make_laplace
 from .optim.lbfgs import minimize_lbfgs
 from .optim.lindstrom_bates import lindstrom_bates
-from .optim.newton import minimize
 from .optim.reflect import minimize_reflecting
 from .results import GlmmFit, LmmFit
 from .results.nlme import NlmeFit, from_laplace, from_lindstrom_bates
@@ -141,9 +140,7 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     psi0 = _start(start, objective.names, objective.start, objective.lower, what="parameter")
     # a first trust radius of 0.5: the Newton model of the Laplace likelihood is poor far from the optimum, and
     # longer first steps were rejected (VerbAgg, grouseticks, cbpp, Salamanders: 5-8 iterations instead of 7-12)
-    solution = minimize_reflecting(
-        lambda x: minimize(objective.value_grad_hess, x, objective.lower, radius0=GLMM_RADIUS0), psi0, design.terms
-    )
+    solution = minimize_reflecting(lambda x: objective.minimize(x, radius0=GLMM_RADIUS0), psi0, design.terms)
     fit = GlmmFit(design, objective, solution)
     return _warn(fit)
 

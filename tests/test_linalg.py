@@ -97,7 +97,8 @@ def test_compiled_newton_loop_takes_the_host_drivers_steps(scale):
 
     x0, lower = np.array([0.0, 0.0]), np.array([-np.inf, 0.0])
     host = minimize(_saddle(scale), x0, lower)
-    compiled = solution(jax.jit(lambda x0: loop(_saddle(scale, jnp), x0, lower, 1.0))(x0), lower, 300)
+    vgh = lambda x, aux: (*_saddle(scale, jnp)(x), aux)  # noqa: E731
+    compiled = solution(jax.jit(lambda x0: loop(vgh, x0, lower, 1.0)[0])(x0), lower, 300)
     assert compiled.status == host.status and compiled.converged
     assert (compiled.iterations, compiled.evaluations) == (host.iterations, host.evaluations)
     np.testing.assert_allclose(compiled.x, host.x, rtol=1e-12)
@@ -111,7 +112,8 @@ def test_compiled_newton_loop_stops_at_max_iter_and_on_a_bad_start():
     from mixjax.optim.trust_region import loop
 
     lower = np.array([-np.inf, 0.0])
-    run = jax.jit(lambda x0, n: loop(_saddle(1.0, jnp), x0, lower, 1e-3, max_iter=n))
+    vgh = lambda x, aux: (*_saddle(1.0, jnp)(x), aux)  # noqa: E731
+    run = jax.jit(lambda x0, n: loop(vgh, x0, lower, 1e-3, max_iter=n)[0])
     stopped = solution(run(np.array([0.0, 0.0]), 2), lower, 2)
     assert stopped.status == "stopped: 2 iterations without convergence" and stopped.iterations == 2
     with pytest.raises(ValueError, match="not finite at the start values"):

@@ -28,6 +28,8 @@ import numpy as np
 from .._exported import DiskCached
 from ..families import Family, Response
 from ..linalg.blocked import BlockFactor, block_factor, block_logdet, block_solve
+from ..optim import trust_region
+from ..optim.newton import Solution, solution
 from .lmm import _factors
 
 __all__ = ["GlmmSpec", "GlmmData", "GlmmObjective", "make_glmm", "gauss_hermite"]
@@ -265,7 +267,19 @@ def _describe(spec: GlmmSpec) -> str:
     return repr(spec._replace(family=(spec.family.name, spec.family.link.name)))
 
 
-_value_grad_hess_cached = DiskCached(value_grad_hess, _describe)  # a new process loads it instead of tracing
+@partial(jax.jit, static_argnames="spec")
+def newton(psi0, lower, radius0, max_iter, u1, ur, data: GlmmData, spec: GlmmSpec):
+    """The whole trust-region Newton minimization of ``-2 log L`` from ``psi0`` as one compiled loop, each
+    evaluation's inner iterations starting from the last finite one's mode. Returns the final state and mode."""
+    def vgh(psi, mode):
+        f, g, H, u1, ur = value_grad_hess(psi, *mode, data, spec)
+        return f, g, H, (u1, ur)
+
+    return trust_region.loop(vgh, psi0, lower, radius0, (u1, ur), max_iter=max_iter)
+
+
+_value_grad_hess_cached = DiskCached(value_grad_hess, _describe)  # a new process loads them instead of tracing
+_newton_cached = DiskCached(newton, _describe)
 
 
 @partial(jax.jit, static_argnames="spec")
@@ -308,6 +322,16 @@ class GlmmObjective(NamedTuple):
 
     def value_grad(self, psi):
         return self._warm(value_grad, psi)
+
+    def minimize(self, psi0, *, radius0: float | None = None, max_iter: int = 300) -> Solution:
+        """Trust-region Newton on the exact gradient and Hessian from ``psi0`` (``mixjax.optim.trust_region``), one
+        compiled call. ``radius0``: the first trust radius (default ``max(1, |psi0|)``)."""
+        psi0 = np.maximum(np.asarray(psi0, dtype=np.float64), self.lower)
+        radius0 = max(1.0, float(np.linalg.norm(psi0))) if radius0 is None else radius0
+        state, mode = _newton_cached(psi0, self.lower, np.float64(radius0), np.int32(max_iter), *self.last_mode["u"],
+                                     self.data, spec=self.spec)
+        self.last_mode["u"] = mode
+        return solution(state, self.lower, max_iter)
 
     def conditional(self, psi):
         return conditional(np.asarray(psi, dtype=np.float64), self.data, self.spec)

@@ -13,7 +13,7 @@ from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
 from ..objectives.nlme import NlmeData, NlmeSpec, host_factors, linearize, pnls
 from ..results.estimates import estimates
-from .newton import Solution, minimize
+from .newton import Solution
 from .reflect import minimize_reflecting
 
 __all__ = ["BlockDeviance", "LindstromBates", "block_index", "linearized_design", "lindstrom_bates"]
@@ -40,6 +40,9 @@ class BlockDeviance(NamedTuple):
     def value_grad_hess(self, theta):
         value, grad, hess = self.objective.value_grad_hess(self.full(theta))
         return value, np.asarray(grad)[self.index], np.asarray(hess)[np.ix_(self.index, self.index)]
+
+    def minimize(self, theta0, max_iter: int = 300) -> Solution:
+        return self.objective.minimize(theta0, max_iter=max_iter, index=self.index)
 
 
 class _Block(NamedTuple):
@@ -117,7 +120,7 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
         objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
         try:
             solution = minimize_reflecting(
-                lambda x: minimize(objective.value_grad_hess, x, objective.lower, max_iter=LME_MAX_ITER),
+                lambda x: objective.minimize(x, max_iter=LME_MAX_ITER),
                 np.maximum(theta, objective.lower), blocks,
             )
         except ValueError:  # the LME step's deviance is not finite: the linearization broke down

@@ -136,16 +136,31 @@ def update(s: State, t: Trial, f, g, H) -> State:
                       evaluations=s.evaluations + 1, status=status.astype(jnp.int32))
 
 
-def loop(value_grad_hess, x0, lower, radius0, *, gtol: float = 1e-6, ftol: float = 1e-13,
-         max_iter: int = 300) -> State:
-    """The whole minimization of a traceable ``value_grad_hess(x) -> (f, g, H)`` from ``x0`` (projected onto the
-    bounds), in one ``lax.while_loop``. Status 0 with ``f`` not finite: the start is not feasible."""
+def loop(value_grad_hess, x0, lower, radius0, aux=(), *, gtol: float = 1e-6, ftol: float = 1e-13,
+         max_iter: int = 300) -> tuple[State, object]:
+    """The whole minimization of a traceable ``value_grad_hess(x, aux) -> (f, g, H, aux)`` from ``x0`` (projected
+    onto the bounds), in one ``lax.while_loop``. ``aux``: values carried from one evaluation to the next (e.g. a
+    warm start for inner iterations; kept where ``f`` is finite). Returns the final state and ``aux``; status 0
+    with ``f`` not finite: the start is not feasible. The objective has one call site (the start is the first
+    trial point), so it is compiled once."""
     x0 = jnp.maximum(x0, lower)
-    s = init(x0, *value_grad_hess(x0), radius0)
+    s = init(x0, jnp.asarray(jnp.nan, x0.dtype), jnp.zeros_like(x0), jnp.zeros((x0.shape[0],) * 2, x0.dtype), radius0)
+    s = s._replace(evaluations=s.evaluations - 1)
+    running = lambda s: (s.status == RUNNING) & jnp.isfinite(s.f) & (s.iterations < max_iter)  # noqa: E731
 
-    def body(s):
-        s, t = propose(s, lower, gtol, ftol)
-        return jax.lax.cond(t.evaluate, lambda: update(s, t, *value_grad_hess(t.x)), lambda: s)
+    def evaluate(s, t, aux):
+        f, g, H, new = value_grad_hess(t.x, aux)
+        aux = jax.tree_util.tree_map(lambda a, b: jnp.where(jnp.isfinite(f), a, b), new, aux)
+        first = s._replace(f=f, g=g, H=H, evaluations=s.evaluations + 1)
+        return jax.lax.cond(s.evaluations == 0, lambda: first, lambda: update(s, t, f, g, H)), aux
 
-    s = jax.lax.while_loop(lambda s: (s.status == RUNNING) & (s.iterations < max_iter) & jnp.isfinite(s.f), body, s)
-    return s._replace(status=jnp.where((s.status == RUNNING) & jnp.isfinite(s.f), 5, s.status))
+    def body(carry):
+        s, t, aux = carry
+        s, aux = jax.lax.cond(t.evaluate, evaluate, lambda s, t, aux: (s, aux), s, t, aux)
+        s, t = jax.lax.cond(running(s), lambda: propose(s, lower, gtol, ftol),
+                            lambda: (s, t._replace(evaluate=jnp.asarray(False))))
+        return s, t, aux
+
+    start = Trial(x0, jnp.zeros_like(x0), jnp.asarray(0.0, x0.dtype), jnp.asarray(True))
+    s, _, aux = jax.lax.while_loop(lambda c: c[1].evaluate | running(c[0]), body, (s, start, aux))
+    return s._replace(status=jnp.where((s.status == RUNNING) & jnp.isfinite(s.f), 5, s.status)), aux
