@@ -25,13 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._exported import DiskCached
-from ..optim import trust_region
-from ..optim.newton import Solution, solution
 from ..covariance import Unstructured
 from ..design import Design
 from ..linalg.crossprod import CrossProducts, crossproducts, rest_layout
 from ..linalg.schur_logdet import schur_logdet, schur_terms
 from ..linalg.small import cholesky_small, tril_inverse_small
+from ..optim import trust_region
+from ..optim.newton import Solution, solution
 
 __all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor"]
 

@@ -7,7 +7,8 @@ one compiled call. ``Solution`` is what both return.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import numpy as np

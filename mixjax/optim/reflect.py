@@ -1,7 +1,7 @@
 """Trust-region Newton that does not stop at a spurious boundary point of lme4's covariance parametrization."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .newton import Solution
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import export
 
-__all__ = ["State", "STATUS", "init", "propose", "update", "loop"]
+__all__ = ["STATUS", "State", "init", "loop", "propose", "update"]
 
 RUNNING = 0
 STATUS = {  # status codes -> words (``max_iter`` is filled in by the caller)
@@ -66,7 +66,7 @@ def init(x, f, g, H, radius) -> State:
 
 def _bisect(lam, gq, lo, hi, radius):
     """The shift ``mu`` with ``|d(mu)| = radius`` to 1% (bisection on the secular equation, as ``hi``)."""
-    norm = lambda mu: jnp.linalg.norm(gq / (lam + mu))  # noqa: E731
+    norm = lambda mu: jnp.linalg.norm(gq / (lam + mu))
 
     def body(c):
         lo, hi, _, i = c
@@ -131,7 +131,7 @@ def update(s: State, t: Trial, f, g, H) -> State:
     accept = rho > 1e-4
     collapsed = ~accept & (radius < 1e-12 * jnp.maximum(1.0, jnp.linalg.norm(s.x)))
     status = jnp.where(collapsed, jnp.where(t.predicted < 1e-8 * (1 + jnp.abs(s.f)), 3, 4), RUNNING)
-    pick = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
+    pick = lambda new, old: jnp.where(accept, new, old)
     return s._replace(x=pick(t.x, s.x), f=pick(f, s.f), g=pick(g, s.g), H=pick(H, s.H), radius=radius,
                       evaluations=s.evaluations + 1, status=status.astype(jnp.int32))
 
@@ -146,7 +146,7 @@ def loop(value_grad_hess, x0, lower, radius0, aux=(), *, gtol: float = 1e-6, fto
     x0 = jnp.maximum(x0, lower)
     s = init(x0, jnp.asarray(jnp.nan, x0.dtype), jnp.zeros_like(x0), jnp.zeros((x0.shape[0],) * 2, x0.dtype), radius0)
     s = s._replace(evaluations=s.evaluations - 1)
-    running = lambda s: (s.status == RUNNING) & jnp.isfinite(s.f) & (s.iterations < max_iter)  # noqa: E731
+    running = lambda s: (s.status == RUNNING) & jnp.isfinite(s.f) & (s.iterations < max_iter)
 
     def evaluate(s, t, aux):
         f, g, H, new = value_grad_hess(t.x, aux)
