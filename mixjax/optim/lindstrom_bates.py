@@ -37,10 +37,6 @@ class BlockDeviance(NamedTuple):
         out[self.index] = theta
         return out
 
-    def value_grad_hess(self, theta):
-        value, grad, hess = self.objective.value_grad_hess(self.full(theta))
-        return value, np.asarray(grad)[self.index], np.asarray(hess)[np.ix_(self.index, self.index)]
-
     def minimize(self, theta0, max_iter: int = 300) -> Solution:
         return self.objective.minimize(theta0, max_iter=max_iter, index=self.index)
 
