@@ -29,7 +29,7 @@ from .._exported import DiskCached
 from ..families import Family, Response
 from ..linalg.blocked import BlockFactor, block_factor, block_logdet, block_solve
 from ..optim import trust_region
-from ..optim.newton import Solution, solution
+from ..optim.newton import Solution, solution, start
 from .lmm import _factors
 
 __all__ = ["GlmmSpec", "GlmmData", "GlmmObjective", "make_glmm", "gauss_hermite"]
@@ -326,10 +326,9 @@ class GlmmObjective(NamedTuple):
     def minimize(self, psi0, *, radius0: float | None = None, max_iter: int = 300) -> Solution:
         """Trust-region Newton on the exact gradient and Hessian from ``psi0`` (``mixjax.optim.trust_region``), one
         compiled call. ``radius0``: the first trust radius (default ``max(1, |psi0|)``)."""
-        psi0 = np.maximum(np.asarray(psi0, dtype=np.float64), self.lower)
-        radius0 = max(1.0, float(np.linalg.norm(psi0))) if radius0 is None else radius0
-        state, mode = _newton_cached(psi0, self.lower, np.float64(radius0), np.int32(max_iter), *self.last_mode["u"],
-                                     self.data, spec=self.spec)
+        psi0, radius0 = start(psi0, self.lower, radius0)
+        state, mode = _newton_cached(psi0, self.lower, radius0, np.int32(max_iter), *self.last_mode["u"], self.data,
+                                     spec=self.spec)
         self.last_mode["u"] = mode
         return solution(state, self.lower, max_iter)
 

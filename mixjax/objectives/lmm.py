@@ -31,7 +31,7 @@ from ..linalg.crossprod import CrossProducts, crossproducts, rest_layout
 from ..linalg.schur_logdet import schur_logdet, schur_terms
 from ..linalg.small import cholesky_small, tril_inverse_small
 from ..optim import trust_region
-from ..optim.newton import Solution, solution
+from ..optim.newton import Solution, solution, start
 
 __all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor"]
 
@@ -218,9 +218,8 @@ class LmmObjective(NamedTuple):
         over these entries of theta only, the others held at 0 (``theta0`` and the solution are those entries)."""
         index = np.arange(len(self.lower)) if index is None else np.asarray(index)
         lower = self.lower[index]
-        theta0 = np.maximum(np.asarray(theta0, dtype=np.float64), lower)
-        radius0 = max(1.0, float(np.linalg.norm(theta0))) if radius0 is None else radius0
-        state = self._program("newton", _NEWTON, theta0, lower, np.float64(radius0), np.int32(max_iter), index)
+        theta0, radius0 = start(theta0, lower, radius0)
+        state = self._program("newton", _NEWTON, theta0, lower, radius0, np.int32(max_iter), index)
         return solution(state, lower, max_iter)
 
     def value_grad(self, theta):

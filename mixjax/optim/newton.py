@@ -15,7 +15,7 @@ import numpy as np
 
 from .trust_region import RUNNING, STATUS, State, init, propose, update
 
-__all__ = ["Solution", "minimize", "solution"]
+__all__ = ["Solution", "minimize", "solution", "start"]
 
 
 class Solution(NamedTuple):
@@ -43,6 +43,12 @@ class Solution(NamedTuple):
 def projected_max(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> float:
     """Largest |gradient| over the variables not held at their bound (those at the bound pushing outward)."""
     return float(np.max(np.abs(np.where((x <= lower) & (g > 0), 0.0, g)), initial=0.0))
+
+
+def start(x0, lower, radius0: float | None) -> tuple[np.ndarray, np.float64]:
+    """``x0`` projected onto the bounds, and the first trust radius (default ``max(1, |x0|)``)."""
+    x = np.maximum(np.asarray(x0, dtype=np.float64), lower)
+    return x, np.float64(max(1.0, float(np.linalg.norm(x))) if radius0 is None else radius0)
 
 
 NOT_FINITE = "the objective is not finite at the start values; give other start values (start=...)."
@@ -77,12 +83,11 @@ def minimize(
     """Minimize ``f`` given ``value_grad_hess(x) -> (f, grad, hessian)`` subject to ``x >= lower``. ``radius0``:
     the first trust radius (default ``max(1, |x0|)``)."""
     lower = np.asarray(lower, dtype=float)
-    x = np.maximum(np.asarray(x0, dtype=float), lower)
+    x, radius = start(x0, lower, radius0)
     f, g, H = value_grad_hess(x)
     if not np.isfinite(float(f)):
         raise ValueError(NOT_FINITE)
-    s = init(x, np.float64(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float),
-             max(1.0, float(np.linalg.norm(x))) if radius0 is None else radius0)
+    s = init(x, np.float64(f), np.asarray(g, dtype=float), np.asarray(H, dtype=float), radius)
     while True:
         s, trial = _propose(s, lower, gtol, ftol)
         if bool(trial.evaluate):
