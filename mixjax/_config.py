@@ -1,6 +1,8 @@
-"""Process-wide JAX settings: float64 everywhere and a persistent compilation cache."""
+"""Process-wide JAX settings: float64 everywhere, a persistent compilation cache, and the XLA options of
+mixjax's programs (``jit``)."""
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -18,3 +20,44 @@ if _cache and os.environ.get("MIXJAX_NO_CACHE") is None:
         EXPORT_DIR = _cache.rstrip(os.sep) + "-exported"
     except OSError:  # read-only home: run without the cache
         pass
+
+# XLA's classic CPU emitters instead of its (newer, default) fusion emitters: mixjax's programs compile in about
+# half the time (sleepstudy's Newton loop 1.4 s instead of 2.6 s) and run as fast where their work is linear
+# algebra on small arrays, but elementwise work over many observations runs 15-35% slower (benchmarks/RESULTS.md).
+CLASSIC_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
+CLASSIC_BELOW_BYTES = 1 << 20  # programs over smaller arguments (in all) use them: there compiling is most of a fit
+
+
+@functools.cache
+def _classic_supported() -> bool:
+    """Whether the backend is the CPU and its XLA knows ``CLASSIC_EMITTERS`` (older jaxlibs do not)."""
+    if jax.default_backend() != "cpu":
+        return False
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=CLASSIC_EMITTERS).lower(0.0).compile()
+    except Exception:  # an unknown compile option, or a jax.jit without compiler_options
+        return False
+    return True
+
+
+class jit:
+    """``jax.jit(fun, **kwargs)`` whose calls over arguments smaller than ``classic_below`` bytes in all compile with
+    ``CLASSIC_EMITTERS`` where supported. A call inside another transformation (traced arguments) is part of the
+    outer program, whose options apply. The choice is made per call, so importing mixjax starts no backend."""
+
+    def __init__(self, fun, *, classic_below: float = CLASSIC_BELOW_BYTES, **kwargs):
+        functools.update_wrapper(self, fun, updated=())  # name and docstring (not ``fun.__dict__``)
+        self.classic_below, self.jitted = classic_below, {}
+        self._jit = functools.partial(jax.jit, fun, **kwargs)
+
+    def program(self, *args, **kwargs):
+        """The ``jax.jit`` object that a call with these arguments goes to."""
+        leaves = jax.tree_util.tree_leaves((args, kwargs))
+        classic = (not any(isinstance(a, jax.core.Tracer) for a in leaves)
+                   and sum(getattr(a, "nbytes", 0) for a in leaves) < self.classic_below and _classic_supported())
+        if classic not in self.jitted:
+            self.jitted[classic] = self._jit(compiler_options=CLASSIC_EMITTERS) if classic else self._jit()
+        return self.jitted[classic]
+
+    def __call__(self, *args, **kwargs):
+        return self.program(*args, **kwargs)(*args, **kwargs)

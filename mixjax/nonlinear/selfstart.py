@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import jit
+
 __all__ = ["SelfStart", "SELF_START", "initial_values"]
 
 _GRID_ROWS = 5000  # rows used for the grid search (all rows for the final least squares)
@@ -150,12 +152,12 @@ SELF_START = {
 }
 
 
-@partial(jax.jit, static_argnums=0)
+@partial(jit, static_argnums=0)
 def _residuals(ss: SelfStart, p, inputs, y):
     return y - ss.mean(*inputs, *p)
 
 
-_jacobian = jax.jit(jax.jacfwd(_residuals, argnums=1), static_argnums=0)
+_jacobian = jit(jax.jacfwd(_residuals, argnums=1), static_argnums=0)
 
 
 def _best_on_grid(ss: SelfStart, inputs, y) -> dict:

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import jit
 from .._exported import DiskCached
 from ..families import Family, Response
 from ..linalg.blocked import BlockFactor, block_factor, block_logdet, block_solve
@@ -238,13 +239,13 @@ def _deviance_at(psi, u1, ur, data, spec):
     return -2.0 * _loglik_at_mode(psi, u1, ur, data, spec)[0]
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def deviance(psi, data: GlmmData, spec: GlmmSpec):
     """``-2 log L(psi)``."""
     return _deviance_at(psi, *_mode(psi, *_zeros(spec), data, spec), data, spec)
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def value_grad_hess(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     """``-2 log L``, its exact gradient and Hessian in ``psi``, and the mode (the inner Newton iterations start
     from ``(u1, ur)``, e.g. the previous mode; the values do not depend on it)."""
@@ -267,7 +268,7 @@ def _describe(spec: GlmmSpec) -> str:
     return repr(spec._replace(family=(spec.family.name, spec.family.link.name)))
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def newton(psi0, lower, radius0, max_iter, u1, ur, data: GlmmData, spec: GlmmSpec):
     """The whole trust-region Newton minimization of ``-2 log L`` from ``psi0`` as one compiled loop, each
     evaluation's inner iterations starting from the last finite one's mode. Returns the final state and mode."""
@@ -282,7 +283,7 @@ _value_grad_hess_cached = DiskCached(value_grad_hess, _describe)  # a new proces
 _newton_cached = DiskCached(newton, _describe)
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def value_grad(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     """``-2 log L`` and its exact gradient, and the mode (inner iterations from ``(u1, ur)``)."""
     u1, ur = _mode(psi, u1, ur, data, spec)
@@ -290,7 +291,7 @@ def value_grad(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     return f, g, u1, ur
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def conditional(psi, data: GlmmData, spec: GlmmSpec):
     """The mode ``(u1, ur)`` and the factor of ``H`` there (for ``ranef`` and conditional variances)."""
     return _loglik_at_mode(psi, *_mode(psi, *_zeros(spec), data, spec), data, spec)[1]
@@ -336,7 +337,7 @@ class GlmmObjective(NamedTuple):
         return conditional(np.asarray(psi, dtype=np.float64), self.data, self.spec)
 
 
-@partial(jax.jit, static_argnames="family")
+@partial(jit, static_argnames="family")
 def _glm_terms(eta, y, trials, weights, params, family: Family):
     """Log-likelihood kernel of a GLM at ``eta``, its first derivatives and minus its second derivatives."""
     total = lambda e: jnp.sum(weights * family.kernel(Response(y, trials, weights), e, params))  # noqa: E731

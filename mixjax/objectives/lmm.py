@@ -17,6 +17,7 @@ baked into the compiled program.
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -24,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import jit
 from .._exported import DiskCached
 from ..covariance import Unstructured
 from ..design import Design
@@ -34,6 +36,10 @@ from ..optim import trust_region
 from ..optim.newton import Solution, solution, start
 
 __all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor"]
+
+# the programs work on the cross-products, not per observation: the classic CPU emitters compile them in half the
+# time and run them as fast at every size (``mixjax._config``)
+_jit = partial(jit, static_argnames="spec", classic_below=math.inf)
 
 
 class LmmSpec(NamedTuple):
@@ -129,13 +135,13 @@ def _deviance(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
     return log_det - data.log_det_w + dof * (1.0 + jnp.log(2.0 * jnp.pi * r2 / dof))
 
 
-@partial(jax.jit, static_argnames="spec")
+@_jit
 def deviance(theta, data: LmmData, spec: LmmSpec):
     """The profiled deviance (plain autodiff: forward and reverse mode, any order)."""
     return _deviance(theta, data, spec)
 
 
-@partial(jax.jit, static_argnames="spec")
+@_jit
 def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
     """Value, gradient and Hessian from one forward-over-reverse pass (value and gradient ride along as its
     primal: one copy of the program, half the compile time of three separate traces)."""
@@ -147,7 +153,7 @@ def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
     return f, g, H
 
 
-@partial(jax.jit, static_argnames="spec")
+@_jit
 def newton(theta0, lower, radius0, max_iter, index, data: LmmData, spec: LmmSpec) -> trust_region.State:
     """The whole trust-region Newton minimization of the deviance from ``theta0``, as one compiled loop, over the
     entries ``index`` of theta (the others held at 0)."""
@@ -164,13 +170,13 @@ _VALUE_GRAD_HESS = DiskCached(value_grad_hess)  # a new process loads them inste
 _NEWTON = DiskCached(newton)
 
 
-@partial(jax.jit, static_argnames="spec")
+@_jit
 def value_grad(theta, data: LmmData, spec: LmmSpec):
     """Value and gradient through the cheaper reverse-mode rule of ``schur_logdet``."""
     return jax.value_and_grad(partial(_deviance, terms=schur_logdet))(theta, data, spec)
 
 
-@partial(jax.jit, static_argnames="spec")
+@_jit
 def factor(theta, data: LmmData, spec: LmmSpec) -> Factor:
     T1, *Tr = _factors(theta, spec.ks)
     Ld, S = _system(theta, data, spec)

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import jit
 from ..covariance import Unstructured
 from ..linalg.blocked import block_factor, block_solve
 
@@ -132,7 +133,7 @@ def _linearize(beta, bs, data: NlmeData, spec: NlmeSpec):
     return values, vjp(jnp.ones_like(values))[0]
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def linearize(beta, bs, data: NlmeData, spec: NlmeSpec):
     """``f`` and its derivatives in each row's own parameters ``phi`` (n, P) at ``(beta, b)`` (rows are
     independent, so one reverse pass gives every row's gradient)."""
@@ -175,7 +176,7 @@ def _biggest(arrays):
     return jnp.max(jnp.stack([jnp.max(jnp.abs(a), initial=0.0) for a in arrays]))
 
 
-@partial(jax.jit, static_argnames=("spec", "max_iter"))
+@partial(jit, static_argnames=("spec", "max_iter"))
 def pnls(beta, us, theta, data: NlmeData, spec: NlmeSpec, max_iter: int = 100):
     """Minimize ``|y - f|^2 + |u|^2`` over ``(beta, u)`` at fixed ``theta``: Gauss-Newton steps, each halved until
     the objective does not increase, until a step moves nothing by more than 1e-10 (relative); one compiled

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import jit
 from .nlme import NlmeData, NlmeSpec, _f, phi, relative_factors
 
 __all__ = ["LaplaceObjective", "make_laplace"]
@@ -113,19 +114,19 @@ def _deviance_at(psi, u_mode, data: NlmeData, spec: NlmeSpec):
     return n * jnp.log(2 * jnp.pi * h / n) + n + jnp.sum(jnp.linalg.slogdet(H)[1])
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def mode(psi, u0, data: NlmeData, spec: NlmeSpec):
     theta, beta = _split(psi, spec)
     return _mode(beta, relative_factors(theta, spec)[0], u0, data, spec)
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def deviance(psi, u0, data: NlmeData, spec: NlmeSpec):
     """``-2 log L`` (Laplace) at ``psi = [theta, beta]``; the mode is searched from ``u0``."""
     return _deviance_at(psi, mode(psi, u0, data, spec), data, spec)
 
 
-@partial(jax.jit, static_argnames="spec")
+@partial(jit, static_argnames="spec")
 def value_grad(psi, u0, data: NlmeData, spec: NlmeSpec):
     """``-2 log L``, its exact gradient, and the mode."""
     u = mode(psi, u0, data, spec)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from .._config import jit
 from .trust_region import RUNNING, STATUS, State, init, propose, update
 
 __all__ = ["Solution", "minimize", "solution", "start"]
@@ -66,8 +67,8 @@ def solution(state: State, lower, max_iter: int) -> Solution:
                     at_bound=x <= lower)
 
 
-_propose = jax.jit(propose)
-_update = jax.jit(update)
+_propose = jit(propose)
+_update = jit(update)
 
 
 def minimize(

@@ -1,0 +1,45 @@
+"""``mixjax._config.jit``: calls over small arguments compile with XLA's classic CPU emitters (half the compile
+time), calls over large ones and calls inside another transformation with the defaults; all give the same numbers."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mixjax import _config
+
+
+def _f(x, w):
+    return jnp.sum(jnp.sin(x) * w), jnp.cumsum(x * w)
+
+
+def _check(out, x):
+    assert float(out[0]) == pytest.approx(float(np.sum(np.sin(x) * x)), rel=1e-12)
+    np.testing.assert_allclose(out[1], np.cumsum(x * x), rtol=1e-12)
+
+
+def test_small_calls_compile_with_the_classic_emitters_large_ones_with_the_defaults():
+    supported = _config._classic_supported()
+    if jax.default_backend() == "cpu":
+        assert supported  # this jaxlib knows the option: the faster compile is in effect
+    f = _config.jit(_f)
+    small, large = np.linspace(0.0, 1.0, 5), np.linspace(0.0, 1.0, _config.CLASSIC_BELOW_BYTES // 8)
+    assert f.program(small, small) is f.jitted[supported]
+    assert f.program(large, large) is f.jitted[False]
+    for x in (small, large):
+        _check(f(x, x), x)
+    everywhere = _config.jit(_f, classic_below=math.inf)
+    assert everywhere.program(large, large) is everywhere.jitted[supported]
+    _check(everywhere(large, large), large)
+
+
+def test_a_call_inside_another_transformation_is_part_of_the_outer_program():
+    f, x = _config.jit(_f), np.linspace(0.0, 1.0, 5)
+    assert float(jax.jit(lambda v: 2.0 * f(v, v)[0])(x)) == pytest.approx(2.0 * float(np.sum(np.sin(x) * x)), rel=1e-12)
+    np.testing.assert_allclose(jax.grad(lambda v: f(v, v)[0])(x), np.cos(x) * x + np.sin(x), rtol=1e-12)
+    values, _ = jax.vmap(f)(np.stack([x, 2.0 * x]), np.stack([x, x]))
+    np.testing.assert_allclose(values, [np.sum(np.sin(x) * x), np.sum(np.sin(2.0 * x) * x)], rtol=1e-12)
+    jac = _config.jit(jax.jacfwd(f))  # a transformation of a wrapped function, wrapped again
+    np.testing.assert_allclose(jac(x, x)[0], np.cos(x) * x, rtol=1e-12)
+    np.testing.assert_allclose(jac(x, x)[1], np.tril(np.ones((5, 5))) * x, rtol=1e-12)
