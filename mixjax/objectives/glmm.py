@@ -345,6 +345,16 @@ def _glm_terms(eta, y, trials, weights, params, family: Family):
     return total(eta), d1, -d2
 
 
+@partial(jit, static_argnames="family")
+def _link(mu, family: Family):
+    return family.link.link(mu)  # one compiled call: eager jnp operations compile one program each (~35 ms)
+
+
+@partial(jit, static_argnames="family")
+def _mean(eta, params, family: Family):
+    return family.mean(eta, params)
+
+
 def _glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response, iterations: int = 8):
     """Start values of beta and the family parameters: a few damped Newton steps for the generalized linear
     model without random effects (lme4 starts from glm's fit), from the intercept at the link of the mean."""
@@ -353,7 +363,7 @@ def _glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response
     ones = np.flatnonzero(np.all(X == 1.0, axis=0))
     if ones.size and family.has_intercept:
         m = np.clip(mean, 1e-3, 1 - 1e-3) if family.name == "binomial" else mean
-        beta[ones[0]] = np.nan_to_num(float(family.link.link(jnp.asarray(m))))
+        beta[ones[0]] = np.nan_to_num(float(_link(m, family)))
     params = family.param_start(resp, np.full(len(resp.y), mean))
     if not X.shape[1]:
         return beta, params
@@ -371,7 +381,7 @@ def _glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response
         beta, (value, d1, w) = beta + t * step, new
         if converged:
             break
-    mu = np.asarray(family.mean(jnp.asarray(X @ beta + offset), params)) if family.has_intercept else None
+    mu = np.asarray(_mean(X @ beta + offset, params, family)) if family.has_intercept else None
     return beta, (family.param_start(resp, mu) if mu is not None and mu.ndim == 1 else params)
 
 
