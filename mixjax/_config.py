@@ -23,7 +23,7 @@ if _cache and os.environ.get("MIXJAX_NO_CACHE") is None:
 
 # XLA's classic CPU emitters instead of its (newer, default) fusion emitters: mixjax's programs compile in about
 # half the time (sleepstudy's Newton loop 1.4 s instead of 2.6 s) and run as fast where their work is linear
-# algebra on small arrays, but elementwise work over many observations runs 15-35% slower (benchmarks/RESULTS.md).
+# algebra on small arrays, but elementwise work over many observations runs 10-35% slower (benchmarks/RESULTS.md).
 CLASSIC_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
 CLASSIC_BELOW_BYTES = 1 << 20  # programs over smaller arguments (in all) use them: there compiling is most of a fit
 
