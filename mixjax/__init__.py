@@ -7,13 +7,15 @@ Stages (each public, as lme4's lFormula -> mkLmerDevfun -> optimizeLmer -> mkMer
 from . import _config  # noqa: F401  (float64, persistent compilation cache)
 from . import datasets
 from . import families
-from .api import glmm, lmm, nlme
+from .api import glmm, glmm_many, lmm, lmm_many, nlme
 from .design import Design, MixjaxWarning, ReTerm
 from .design import build as build_design
 from .formula import parse as parse_formula
 from .objectives import GlmmObjective, LmmObjective, make_glmm, make_lmm
 from .optim import Solution, minimize
 from .results import GlmmFit, LmmFit, OptimizerInfo, Summary
+from .results.batch import Bootstrap, ManyFits
+from .results.nlme import NlmeFit
 
 __version__ = "0.1.0"
 
@@ -21,6 +23,8 @@ __all__ = [
     "lmm",
     "glmm",
     "nlme",
+    "lmm_many",
+    "glmm_many",
     "datasets",
     "families",
     "parse_formula",
@@ -35,6 +39,9 @@ __all__ = [
     "Solution",
     "LmmFit",
     "GlmmFit",
+    "NlmeFit",
+    "ManyFits",
+    "Bootstrap",
     "OptimizerInfo",
     "Summary",
     "MixjaxWarning",

@@ -11,23 +11,23 @@ from .design import MixjaxWarning, build
 from .families.separation import separated_columns
 from .formula import parse
 from .nonlinear.setup import setup
-from .objectives.glmm import make_glmm
+from .engines import glmm as glmm_engine
+from .engines import lmm as lmm_engine
+from .objectives.glmm import glm_start, make_glmm
 from .objectives.lmm import make_lmm
 from .objectives.nlme import host_factors
 from .objectives.nlme_laplace import make_laplace
 from .optim.lbfgs import minimize_lbfgs
 from .optim.lindstrom_bates import lindstrom_bates
-from .optim.reflect import minimize_reflecting
+from .responses import many_design
 from .results import GlmmFit, LmmFit
+from .results.batch import ManyFits, solution_of
+from .results.glmm import check_family_response
 from .results.nlme import NlmeFit, from_laplace, from_lindstrom_bates
-from .start import moment_start
 
-__all__ = ["lmm", "glmm", "nlme"]
+__all__ = ["lmm", "glmm", "nlme", "lmm_many", "glmm_many"]
 
 MAX_QUADRATURE_NODES = 10_000  # nagq ** k
-GLMM_RADIUS0 = 0.5
-
-DENSE_NEWTON_MAX = 64  # largest dense Schur block (rest columns) for which the exact autodiff Hessian is cheap
 
 
 def _start(start, names: list, default: np.ndarray, lower: np.ndarray, what: str = "theta") -> np.ndarray:
@@ -76,13 +76,27 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     design = build(formula, data, weights=weights)
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     objective = make_lmm(design, reml=reml)
-    if objective.spec.nr <= DENSE_NEWTON_MAX:
-        solution = minimize_reflecting(objective.minimize, theta0, design.terms)
-    else:  # crossed / nested with a large dense block: quasi-Newton on the exact gradient, Newton polish
-        theta0 = moment_start(design) if start is None else theta0
-        solution = minimize_lbfgs(objective.value_grad, theta0, objective.lower, polish=0)
-    fit = LmmFit(design, objective, solution)
+    fit = LmmFit(design, objective, lmm_engine.solve(objective, design, theta0, start is not None))
     return _warn(fit)
+
+
+def lmm_many(formula: str, data, responses, *, reml: bool = True, weights=None) -> ManyFits:
+    """One linear mixed model fitted to many responses that share its design (per gene, voxel, phenotype;
+    simulations): ``responses`` are column names or an ``(n, m)`` array; the formula may omit its response
+    (``"~ Days + (Days | Subject)"``). The cross-products that do not involve the response are built once; the fits
+    run as vmapped batches of one compiled program (L-BFGS-B one by one where the dense block is large). Rows with a
+    missing value in the model's columns or in any response are dropped once, with a warning that counts them."""
+    design, Y, names = many_design(formula, data, responses, weights=weights)
+    design = dataclasses.replace(design, y=Y[0])
+    objective = make_lmm(design, reml=reml)
+    batch = lmm_engine.fit_many(objective, design, Y, design.theta_start)
+    template = LmmFit(design, objective, solution_of(batch, 0, objective.lower))
+
+    def make_fit(j):
+        design_j, obj_j = template._with_response(Y[j])
+        return LmmFit(design_j, obj_j, solution_of(batch, j, objective.lower))
+
+    return ManyFits(names, batch, template, make_fit)
 
 
 def _check_nagq(nagq, formula: str) -> int:
@@ -99,6 +113,14 @@ def _check_nagq(nagq, formula: str) -> int:
                 "nagq=1 (Laplace), or one correlated term (x | g)."
             )
     return int(nagq)
+
+
+def _glmm_design(design, fam):
+    """Ordinal families: the cutpoints take the intercept's place."""
+    if fam.has_intercept:
+        return design
+    keep = [i for i, n in enumerate(design.xnames) if n != "Intercept"]
+    return dataclasses.replace(design, X=design.X[:, keep], xnames=tuple(design.xnames[i] for i in keep))
 
 
 def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
@@ -124,9 +146,7 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
             f"level, more than {MAX_QUADRATURE_NODES}; use a smaller nagq."
         )
     resp = fam.response(design.y, design.weights, design.response_levels, design.parsed.response)
-    if not fam.has_intercept:  # ordinal: the cutpoints take the intercept's place
-        keep = [i for i, n in enumerate(design.xnames) if n != "Intercept"]
-        design = dataclasses.replace(design, X=design.X[:, keep], xnames=tuple(design.xnames[i] for i in keep))
+    design = _glmm_design(design, fam)
     if fam.name == "binomial":
         for name in separated_columns(design.X, design.xnames, resp.y, resp.trials):
             warnings.warn(
@@ -138,11 +158,33 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
             )
     objective = make_glmm(design, fam, resp, nagq)
     psi0 = _start(start, objective.names, objective.start, objective.lower, what="parameter")
-    # a first trust radius of 0.5: the Newton model of the Laplace likelihood is poor far from the optimum, and
-    # longer first steps were rejected (VerbAgg, grouseticks, cbpp, Salamanders: 5-8 iterations instead of 7-12)
-    solution = minimize_reflecting(lambda x: objective.minimize(x, radius0=GLMM_RADIUS0), psi0, design.terms)
-    fit = GlmmFit(design, objective, solution)
+    fit = GlmmFit(design, objective, glmm_engine.solve(objective, design.terms, psi0))
     return _warn(fit)
+
+
+def glmm_many(formula: str, data, responses, *, family, link: str | None = None, nagq: int = 1, weights=None,
+              offset=None) -> ManyFits:
+    """One generalized linear mixed model fitted to many responses that share its design: ``responses`` are
+    numeric column names or an ``(n, m)`` array, each as the family reads one column (binomial: 0/1, or proportions
+    with ``weights=`` the trials; counts; positive numbers); the formula may omit its response. Each fit starts
+    from its own GLM fit; the fits run as vmapped batches of one compiled program. Rows with a missing value in the
+    model's columns or in any response are dropped once, with a warning that counts them."""
+    fam = families.get(family, link)
+    design, Y, names = many_design(formula, data, responses, weights=weights, offset=offset, glmm=True)
+    nagq = _check_nagq(nagq, design.formula)
+    resps = [fam.response(y, design.weights, (), name) for y, name in zip(Y, names)]
+    design = _glmm_design(dataclasses.replace(design, y=Y[0]), fam)
+    objective = make_glmm(design, fam, resps[0], nagq)
+    offset0 = np.zeros(design.n_obs) if design.offset is None else design.offset
+    starts = np.stack([np.concatenate([design.theta_start, *glm_start(design.X, offset0, fam, r)]) for r in resps])
+    batch = glmm_engine.fit_many(objective, design.terms, np.stack([r.y for r in resps]), starts)
+    template = GlmmFit(design, objective, solution_of(batch, 0, objective.lower))
+
+    def make_fit(j):
+        design_j, obj_j = template._with_response(check_family_response(fam, resps[j], resps[j].y))
+        return GlmmFit(design_j, obj_j, solution_of(batch, j, objective.lower))
+
+    return ManyFits(names, batch, template, make_fit)
 
 
 def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str | None = None,

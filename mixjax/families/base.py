@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import jax
+
 import numpy as np
 
 from .links import Link
@@ -62,6 +64,11 @@ class Family:
     def mean(self, eta, params):
         """Expected response given the linear predictor."""
         return self.link.inverse(eta)
+
+    def sample(self, key, eta, params, resp: Response):
+        """One response per row drawn at linear predictor ``eta`` (JAX; ``resp`` gives the binomial trials and
+        the prior weights), on the scale of ``Response.y``."""
+        raise NotImplementedError(f"simulating from the {self.name} family is not implemented.")
 
     def dispersion(self, params) -> float | None:
         """The family's dispersion as glmmTMB's ``sigma()`` reports it (None where there is none)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
@@ -53,6 +54,9 @@ class Binomial(Family):
                 "as weights=, or use cbind(successes, failures)."
             )
         return Response(np.round(successes), weights.astype(float), np.ones_like(y))
+
+    def sample(self, key, eta, params, resp):
+        return jax.random.binomial(key, resp.trials, self.link.inverse(eta)).astype(jnp.float64)
 
     def kernel(self, resp, eta, params):
         log_mu, log_1m = log_probabilities(self.link.name, eta)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
@@ -44,6 +45,9 @@ class Gaussian(_Dispersion):
         z = (resp.y - self.link.inverse(eta)) * jnp.exp(-log_sigma)
         return -0.5 * (jnp.log(2.0 * jnp.pi) + z**2) - log_sigma
 
+    def sample(self, key, eta, params, resp):
+        return self.link.inverse(eta) + jnp.exp(params[0]) * jax.random.normal(key, jnp.shape(eta))
+
 
 @dataclass(frozen=True)
 class Gamma(_Dispersion):
@@ -53,6 +57,10 @@ class Gamma(_Dispersion):
         shape = jnp.exp(-2.0 * params[0])
         mu, y = self.link.inverse(eta), resp.y
         return shape * (jnp.log(shape) - jnp.log(mu)) + (shape - 1.0) * jnp.log(y) - shape * y / mu - gammaln(shape)
+
+    def sample(self, key, eta, params, resp):
+        shape = jnp.exp(-2.0 * params[0])
+        return jax.random.gamma(key, shape, jnp.shape(eta)) * self.link.inverse(eta) / shape
 
 
 @dataclass(frozen=True)
@@ -64,3 +72,11 @@ class InverseGaussian(_Dispersion):
         mu, y = self.link.inverse(eta), resp.y
         return (-0.5 * jnp.log(2.0 * jnp.pi * y**3) - log_sigma
                 - (y - mu) ** 2 * jnp.exp(-2.0 * log_sigma) / (2.0 * mu**2 * y))
+
+    def sample(self, key, eta, params, resp):
+        """Michael, Schucany and Haas (1976): a root of the chi-square(1) transform, chosen by a uniform."""
+        mu, lam = self.link.inverse(eta), jnp.exp(-2.0 * params[0])
+        normal, uniform = jax.random.split(key)
+        v = jax.random.normal(normal, jnp.shape(eta)) ** 2
+        x = mu + mu**2 * v / (2 * lam) - mu / (2 * lam) * jnp.sqrt(4 * mu * lam * v + mu**2 * v**2)
+        return jnp.where(jax.random.uniform(uniform, jnp.shape(eta)) <= mu / (mu + x), x, mu**2 / x)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
@@ -16,6 +17,12 @@ from jax.scipy.special import gammaln
 from .base import Family, check_counts
 
 __all__ = ["Poisson", "NegBinomial1", "NegBinomial2"]
+
+
+def _nb_sample(key, mu, k):
+    """Negative binomial draws as a Poisson with a gamma-distributed mean (shape ``k``, mean ``mu``)."""
+    rate, count = jax.random.split(key)
+    return jax.random.poisson(count, jax.random.gamma(rate, k) * mu / k).astype(jnp.float64)
 
 
 def _nb_logpdf(y, mu, k):
@@ -34,6 +41,9 @@ class _Counts(Family):
 
 @dataclass(frozen=True)
 class Poisson(_Counts):
+    def sample(self, key, eta, params, resp):
+        return jax.random.poisson(key, self.link.inverse(eta)).astype(jnp.float64)
+
     def kernel(self, resp, eta, params):
         log_mu = eta if self.link.name == "log" else jnp.log(self.link.inverse(eta))
         return jnp.where(resp.y > 0, resp.y * log_mu, 0.0) - jnp.exp(log_mu)
@@ -54,6 +64,9 @@ class NegBinomial2(_Counts):
     def logpdf(self, resp, eta, params):
         return _nb_logpdf(resp.y, self.link.inverse(eta), jnp.exp(params[0]))
 
+    def sample(self, key, eta, params, resp):
+        return _nb_sample(key, self.link.inverse(eta), jnp.exp(params[0]))
+
     def dispersion(self, params):
         return float(np.exp(params[0]))
 
@@ -70,6 +83,10 @@ class NegBinomial1(_Counts):
     def logpdf(self, resp, eta, params):
         mu = self.link.inverse(eta)
         return _nb_logpdf(resp.y, mu, mu / jnp.exp(params[0]))
+
+    def sample(self, key, eta, params, resp):
+        mu = self.link.inverse(eta)
+        return _nb_sample(key, mu, mu / jnp.exp(params[0]))
 
     def dispersion(self, params):
         return float(np.exp(params[0]))

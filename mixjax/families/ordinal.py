@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from .base import Family, Response
@@ -70,9 +71,15 @@ class Ordinal(Family):
 
     def probabilities(self, eta, params):
         """Category probabilities (n, K) at linear predictor ``eta`` (n,)."""
-        F = self.link.inverse(jnp.asarray(params)[None, :] - jnp.asarray(eta)[:, None])
-        F = jnp.concatenate([jnp.zeros((F.shape[0], 1)), F, jnp.ones((F.shape[0], 1))], axis=1)
-        return np.asarray(jnp.diff(F, axis=1))
+        return np.asarray(self._probabilities(jnp.asarray(eta), jnp.asarray(params)))
+
+    def _probabilities(self, eta, params):
+        F = self.link.inverse(params[None, :] - eta[:, None])
+        return jnp.diff(jnp.concatenate([jnp.zeros((F.shape[0], 1)), F, jnp.ones((F.shape[0], 1))], axis=1), axis=1)
+
+    def sample(self, key, eta, params, resp):
+        p = self._probabilities(eta, params)
+        return jax.random.categorical(key, jnp.log(jnp.maximum(p, 1e-300)), axis=1).astype(jnp.float64)
 
     def mean(self, eta, params):
         return self.probabilities(eta, params)

@@ -9,17 +9,26 @@ Z_m`` through the ``k1`` values ``ev[e]``; the Schur complement of block 1 needs
 of pairs of its entries, listed once here (lower triangle, ``j1 >= j2``): ``pg`` (level), ``ptarget`` (flat
 index ``j1 * qr + j2``) and ``pval`` (``(npairs, k1, k1)`` outer products). Memory is proportional to the
 nonzeros, never to ``l1 * qr`` or levels squared; n enters only here.
+
+``crossproducts`` builds them on the host (numpy and scipy.sparse: no compilation, the single fit's path).
+``device_crossproducts`` computes the same arrays from the rows (``Rows``) as a pure JAX function, so that a fit
+can be a function of its response and prior weights (``jax.vmap`` over many responses, ``jax.grad`` in the
+weights); ``response_blocks`` computes only the parts that involve the response (the ``y`` column of ``Cxy`` and
+the last row of ``A``), all that changes between fits that share a design.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
 from ..design import Design
 
-__all__ = ["CrossProducts", "crossproducts", "rest_layout", "term_matrix"]
+__all__ = ["CrossProducts", "Rows", "crossproducts", "device_crossproducts", "response_blocks", "rest_layout",
+           "rows", "term_matrix"]
 
 
 class CrossProducts(NamedTuple):
@@ -34,6 +43,27 @@ class CrossProducts(NamedTuple):
     pval: np.ndarray  # (npairs, k1, k1)
     log_det_w: float
     n_obs: int
+    cols: np.ndarray  # (n, kr) int32: each row's columns of Z_2 .. Z_m (kr: their columns per row)
+    entry: np.ndarray  # (n, kr) int32: the coupling entry of (the row's level of term 1, that column)
+    first: np.ndarray  # (npairs,) int32: the pairs' entries (``pval = ev[first] (x) ev[second]``)
+    second: np.ndarray
+
+
+class Rows(NamedTuple):
+    """The rows behind the cross-products: ``y`` (n,), prior ``weights`` (n,), ``X`` (n, p), term 1's ``codes1``
+    (n,) and ``Z1`` (n, k1), the other terms' columns ``Zr`` (n, kr) and the structure (``cols``, ``entry``,
+    ``first``, ``second`` of ``CrossProducts``)."""
+
+    y: jax.Array
+    weights: jax.Array
+    X: jax.Array
+    codes1: jax.Array
+    Z1: jax.Array
+    Zr: jax.Array
+    cols: jax.Array
+    entry: jax.Array
+    first: jax.Array
+    second: jax.Array
 
 
 def rest_layout(design: Design) -> list[tuple[int, int, int]]:
@@ -80,9 +110,11 @@ def crossproducts(design: Design) -> CrossProducts:
     wZ1 = t1.Z * w[:, None]
     D0 = _level_sums(t1.codes, l1, wZ1, t1.Z)
     Cxy = _level_sums(t1.codes, l1, wZ1, Xy)
+    cols = _rest_columns(design)
     if len(design.terms) == 1:  # one term: no sparse coupling at all
         A = Xy.T @ wXy
-        eg = ej = pg = ptarget = np.zeros(0, dtype=np.int32)
+        eg = ej = pg = ptarget = first = second = np.zeros(0, dtype=np.int32)
+        entry = np.zeros((n, 0), dtype=np.int32)
         ev, pval = np.zeros((0, k1)), np.zeros((0, k1, k1))
     else:
         Zr = sp.hstack([term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]], format="csr")
@@ -109,6 +141,8 @@ def crossproducts(design: Design) -> CrossProducts:
         first, second = _pairs(eg, pattern.indptr[:-1].astype(np.int64))
         pg, pval = eg[first], ev[first][:, :, None] * ev[second][:, None, :]
         ptarget = (ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32)
+        keys = eg.astype(np.int64) * qr + ej  # ascending: the pattern is sorted by level, then column
+        entry = np.searchsorted(keys, t1.codes[:, None].astype(np.int64) * qr + cols).astype(np.int32)
     return CrossProducts(
         D0=D0,
         A_low=np.tril(A),
@@ -121,4 +155,58 @@ def crossproducts(design: Design) -> CrossProducts:
         pval=pval,
         log_det_w=float(np.sum(np.log(w))),
         n_obs=n,
+        cols=cols,
+        entry=entry,
+        first=np.asarray(first, dtype=np.int32),
+        second=np.asarray(second, dtype=np.int32),
     )
+
+
+def _rest_columns(design: Design) -> np.ndarray:
+    """(n, kr) each row's column of ``R`` for every column of terms 2..m (``off_t + level * k_t + c``)."""
+    out, off = [], 0
+    for t in design.terms[1:]:
+        out.append(off + t.codes[:, None].astype(np.int64) * t.k + np.arange(t.k))
+        off += t.n_levels * t.k
+    return (np.concatenate(out, axis=1) if out else np.zeros((len(design.weights), 0))).astype(np.int32)
+
+
+def rows(design: Design, cp: CrossProducts) -> Rows:
+    """The ``Rows`` of ``design`` (numpy; ``cp`` its cross-products, for the structure)."""
+    t1 = design.terms[0]
+    Zr = np.concatenate([t.Z for t in design.terms[1:]], axis=1) if len(design.terms) > 1 else np.zeros((len(design.y), 0))
+    return Rows(design.y, design.weights, design.X, t1.codes, t1.Z, Zr, cp.cols, cp.entry, cp.first, cp.second)
+
+
+def response_blocks(r: Rows, l1: int, qr: int):
+    """The response's parts of the cross-products: ``Z1' W y`` per level (l1, k1) and the last row of ``A``,
+    ``[Zr' W y, X' W y, y' W y]`` (nr,). ``l1``, ``qr``: sizes (static)."""
+    wy = r.weights * r.y
+    z1y = jax.ops.segment_sum(r.Z1 * wy[:, None], r.codes1, num_segments=l1)
+    zy = jax.ops.segment_sum((r.Zr * wy[:, None]).ravel(), r.cols.ravel(), num_segments=qr)
+    return z1y, jnp.concatenate([zy, r.X.T @ wy, jnp.sum(wy * r.y)[None]])
+
+
+def device_crossproducts(r: Rows, l1: int, qr: int, n_entries: int):
+    """``(D0, A_low, Cxy, ev, pval, log_det_w)`` as ``crossproducts`` builds them, from the rows, in JAX (pure,
+    differentiable in ``r.y`` and ``r.weights``). ``l1``, ``qr``, ``n_entries``: the sizes (static)."""
+    w, Z1 = r.weights, r.Z1
+    Xy = jnp.column_stack([r.X, r.y])
+    wZ1 = Z1 * w[:, None]
+    level_sum = lambda v: jax.ops.segment_sum(v, r.codes1, num_segments=l1)  # noqa: E731
+    D0 = level_sum(wZ1[:, :, None] * Z1[:, None, :])
+    Cxy = level_sum(wZ1[:, :, None] * Xy[:, None, :])
+    xx = Xy.T @ (Xy * w[:, None])
+    k1, m = Z1.shape[1], Xy.shape[1]
+    if qr:
+        wZr = r.Zr * w[:, None]
+        zz = jax.ops.segment_sum((wZr[:, :, None] * r.Zr[:, None, :]).ravel(),
+                                 (r.cols[:, :, None] * qr + r.cols[:, None, :]).ravel(), num_segments=qr * qr)
+        zx = jax.ops.segment_sum((wZr[:, :, None] * Xy[:, None, :]).reshape(-1, m), r.cols.ravel(), num_segments=qr)
+        A = jnp.block([[zz.reshape(qr, qr), zx], [zx.T, xx]])
+        ev = jax.ops.segment_sum((wZ1[:, None, :] * r.Zr[:, :, None]).reshape(-1, k1), r.entry.ravel(),
+                                 num_segments=n_entries)
+    else:
+        A, ev = xx, jnp.zeros((0, k1), dtype=xx.dtype)
+    pval = ev[r.first][:, :, None] * ev[r.second][:, None, :]
+    return D0, jnp.tril(A), Cxy, ev, pval, jnp.sum(jnp.log(w))

@@ -355,7 +355,7 @@ def _mean(eta, params, family: Family):
     return family.mean(eta, params)
 
 
-def _glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response, iterations: int = 8):
+def glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response, iterations: int = 8):
     """Start values of beta and the family parameters: a few damped Newton steps for the generalized linear
     model without random effects (lme4 starts from glm's fit), from the intercept at the link of the mean."""
     beta = np.zeros(X.shape[1])
@@ -400,7 +400,7 @@ def make_glmm(design, family: Family, resp: Response, nagq: int = 1) -> GlmmObje
     offset = np.zeros(design.n_obs) if design.offset is None else design.offset
     data = GlmmData(*jax.device_put((resp.y, resp.trials, resp.weights, design.X, offset,
                                      tuple(t.codes for t in terms), tuple(t.Z for t in terms), nodes, log_w)))
-    beta0, fam0 = _glm_start(design.X, offset, family, resp)
+    beta0, fam0 = glm_start(design.X, offset, family, resp)
     start = np.concatenate([design.theta_start, beta0, fam0])
     lower = np.concatenate([design.theta_lower, np.full(design.p + len(fam0), -np.inf)])
     names = design.theta_names + list(design.xnames) + family.param_names(resp)

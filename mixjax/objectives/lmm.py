@@ -13,7 +13,10 @@ exactly lme4's ``devfun``. Cost per evaluation is independent of n.
 
 The compiled functions are module-level and take the arrays (``LmmData``) as arguments and the structure
 (``LmmSpec``, hashable) as a static argument: fits with the same shapes reuse one compilation, and no data is
-baked into the compiled program.
+baked into the compiled program. ``objective.fn(theta, data)`` is that pure function; ``objective.data_with(y=...,
+weights=...)`` gives the cross-products of another response or other prior weights as a pure JAX function of them
+(``mixjax.linalg.crossprod.device_crossproducts``), so ``jax.vmap`` over responses and ``jax.grad`` in the weights
+are plain JAX.
 """
 from __future__ import annotations
 
@@ -29,13 +32,14 @@ from .._config import jit
 from .._exported import DiskCached
 from ..covariance import Unstructured
 from ..design import Design
-from ..linalg.crossprod import CrossProducts, crossproducts, rest_layout
+from ..linalg.crossprod import CrossProducts, Rows, crossproducts, device_crossproducts, response_blocks, rest_layout
+from ..linalg.crossprod import rows as design_rows
 from ..linalg.schur_logdet import schur_logdet, schur_terms
 from ..linalg.small import cholesky_small, tril_inverse_small
 from ..optim import trust_region
 from ..optim.newton import Solution, solution, start
 
-__all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor"]
+__all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor", "with_data"]
 
 # the programs work on the cross-products, not per observation: the classic CPU emitters compile them in half the
 # time and run them as fast at every size (``mixjax._config``)
@@ -51,6 +55,10 @@ class LmmSpec(NamedTuple):
     qr: int
     p: int
     reml: bool
+
+    @property
+    def n_theta(self) -> int:
+        return sum(Unstructured(k).n_theta for k in self.ks)
 
 
 class LmmData(NamedTuple):
@@ -157,7 +165,7 @@ def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
 def newton(theta0, lower, radius0, max_iter, index, data: LmmData, spec: LmmSpec) -> trust_region.State:
     """The whole trust-region Newton minimization of the deviance from ``theta0``, as one compiled loop, over the
     entries ``index`` of theta (the others held at 0)."""
-    n = sum(Unstructured(k).n_theta for k in spec.ks)
+    n = spec.n_theta
 
     def vgh(x, aux):
         f, g, H = value_grad_hess(jnp.zeros(n, x.dtype).at[index].set(x), data, spec)
@@ -183,15 +191,38 @@ def factor(theta, data: LmmData, spec: LmmSpec) -> Factor:
     return Factor(Ld, T1, tuple(Tr), jax.lax.linalg.cholesky(S, symmetrize_input=False))
 
 
+def with_data(data: LmmData, rows: Rows, spec: LmmSpec, y=None, weights=None) -> LmmData:
+    """``data`` for the response ``y`` and/or prior ``weights`` (n,) instead of the design's: pure JAX (jit, vmap
+    and differentiate it). A new response changes only the response blocks; new weights change everything."""
+    if y is None and weights is None:
+        return data
+    y = rows.y if y is None else jnp.asarray(y, dtype=jnp.float64)
+    w = rows.weights if weights is None else jnp.asarray(weights, dtype=jnp.float64)
+    r, l1 = rows._replace(y=y, weights=w), data.D0.shape[0]
+    if weights is None:
+        z1y, ay = response_blocks(r, l1, spec.qr)
+        return data._replace(Cxy=jnp.asarray(data.Cxy).at[:, :, -1].set(z1y), A_low=jnp.asarray(data.A_low).at[-1].set(ay))
+    D0, A_low, Cxy, ev, pval, log_det_w = device_crossproducts(r, l1, spec.qr, data.ev.shape[0])
+    return data._replace(D0=D0, A_low=A_low, Cxy=Cxy, ev=ev, pval=pval, log_det_w=log_det_w)
+
+
+def _array(x):
+    """Parameters as given (a JAX array or tracer: unchanged, so that transformations see them) or as float64."""
+    return x if isinstance(x, jax.Array) else np.asarray(x, dtype=np.float64)
+
+
 class LmmObjective(NamedTuple):
-    """The profiled deviance of one design. ``deviance(theta)`` is pure and jit-compiled (differentiate it, vmap
-    it, hand it to another optimizer); ``value_grad_hess(theta)`` returns value, gradient and Hessian in one
-    compiled call; ``value_grad(theta)`` value and gradient through a cheaper reverse-mode rule for the dense
-    Schur complement; ``factor(theta)`` the factorization. ``lower``, ``start`` and ``names`` describe theta."""
+    """The profiled deviance of one design as a pure function ``fn(theta, data)`` of theta and the cross-products
+    ``data`` (``LmmData``); ``deviance(theta) = fn(theta, self.data)``. Both work under ``jax.jit``, ``grad``,
+    ``hessian`` and ``vmap``; ``data_with(y=..., weights=...)`` gives ``data`` for another response or other prior
+    weights (pure JAX too). ``value_grad_hess(theta)`` returns value, gradient and Hessian in one compiled call;
+    ``value_grad(theta)`` value and gradient through a cheaper reverse-mode rule for the dense Schur complement;
+    ``factor(theta)`` the factorization. ``lower``, ``start`` and ``names`` describe theta; ``rows`` are the
+    rows behind ``data``."""
 
     data: LmmData
     spec: LmmSpec
-    cp: CrossProducts
+    rows: Rows
     lower: np.ndarray
     start: np.ndarray
     names: list
@@ -205,8 +236,16 @@ class LmmObjective(NamedTuple):
     def layout(self) -> tuple:
         return self.spec.layout
 
+    @property
+    def fn(self):
+        """``fn(theta, data)``: the deviance as a pure function of theta and the data pytree."""
+        return partial(deviance, spec=self.spec)
+
+    def data_with(self, y=None, weights=None) -> LmmData:
+        return with_data(self.data, self.rows, self.spec, y, weights)
+
     def deviance(self, theta):
-        return deviance(np.asarray(theta, dtype=np.float64), self.data, self.spec)
+        return deviance(_array(theta), self.data, self.spec)
 
     def _program(self, name: str, cached: DiskCached, *args):
         """``cached``'s program for ``(*args, data)`` (resolved once per objective), called."""
@@ -229,10 +268,10 @@ class LmmObjective(NamedTuple):
         return solution(state, lower, max_iter)
 
     def value_grad(self, theta):
-        return value_grad(np.asarray(theta, dtype=np.float64), self.data, self.spec)
+        return value_grad(_array(theta), self.data, self.spec)
 
     def factor(self, theta) -> Factor:
-        return factor(np.asarray(theta, dtype=np.float64), self.data, self.spec)
+        return factor(_array(theta), self.data, self.spec)
 
 
 DEVICE_PUT_BYTES = 1 << 20  # smaller data stays in numpy: copying it per call costs less than device_put once
@@ -254,4 +293,5 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
                    np.float64(cp.log_det_w))
     if sum(np.asarray(a).nbytes for a in data) > DEVICE_PUT_BYTES:  # on the device once, not copied per call
         data = LmmData(*jax.device_put(tuple(data)))
-    return LmmObjective(data, spec, cp, design.theta_lower, design.theta_start, design.theta_names, {})
+    return LmmObjective(data, spec, design_rows(design, cp), design.theta_lower, design.theta_start,
+                        design.theta_names, {})

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from .._config import jit
-from .trust_region import RUNNING, STATUS, State, init, propose, update
+from .trust_region import NOT_FINITE_START, RUNNING, STATUS, State, init, propose, update
 
 __all__ = ["Solution", "minimize", "solution", "start"]
 
@@ -58,7 +58,7 @@ NOT_FINITE = "the objective is not finite at the start values; give other start 
 def solution(state: State, lower, max_iter: int) -> Solution:
     """The ``Solution`` of a final trust-region state (raises if the start was not finite)."""
     s = jax.device_get(state)
-    if s.status == RUNNING:
+    if s.status in (RUNNING, NOT_FINITE_START):
         raise ValueError(NOT_FINITE)
     x, g, lower = np.asarray(s.x), np.asarray(s.g), np.asarray(lower, dtype=float)
     return Solution(x=x, fun=float(s.f), grad=g, hessian=np.asarray(s.H), iterations=int(s.iterations),

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import export
 
-__all__ = ["STATUS", "State", "init", "loop", "propose", "update"]
+__all__ = ["NOT_FINITE_START", "STATUS", "State", "init", "loop", "propose", "update"]
 
 RUNNING = 0
 STATUS = {  # status codes -> words (``max_iter`` is filled in by the caller)
@@ -30,7 +30,9 @@ STATUS = {  # status codes -> words (``max_iter`` is filled in by the caller)
     3: "converged: no further decrease possible",
     4: "stopped: the trust region collapsed without a decrease",
     5: "stopped: {max_iter} iterations without convergence",
+    6: "stopped: the objective is not finite at the start values",
 }
+NOT_FINITE_START = 6
 
 
 class State(NamedTuple):
@@ -141,7 +143,7 @@ def loop(value_grad_hess, x0, lower, radius0, aux=(), *, gtol: float = 1e-6, fto
     """The whole minimization of a traceable ``value_grad_hess(x, aux) -> (f, g, H, aux)`` from ``x0`` (projected
     onto the bounds), in one ``lax.while_loop``. ``aux``: values carried from one evaluation to the next (e.g. a
     warm start for inner iterations; kept where ``f`` is finite). Returns the final state and ``aux``; status 0
-    with ``f`` not finite: the start is not feasible. The objective has one call site (the start is the first
+    ``NOT_FINITE_START``: the start is not feasible. The objective has one call site (the start is the first
     trial point), so it is compiled once."""
     x0 = jnp.maximum(x0, lower)
     s = init(x0, jnp.asarray(jnp.nan, x0.dtype), jnp.zeros_like(x0), jnp.zeros((x0.shape[0],) * 2, x0.dtype), radius0)
@@ -163,4 +165,5 @@ def loop(value_grad_hess, x0, lower, radius0, aux=(), *, gtol: float = 1e-6, fto
 
     start = Trial(x0, jnp.zeros_like(x0), jnp.asarray(0.0, x0.dtype), jnp.asarray(True))
     s, _, aux = jax.lax.while_loop(lambda c: c[1].evaluate | running(c[0]), body, (s, start, aux))
-    return s._replace(status=jnp.where((s.status == RUNNING) & jnp.isfinite(s.f), 5, s.status)), aux
+    stopped = jnp.where(jnp.isfinite(s.f), 5, NOT_FINITE_START)
+    return s._replace(status=jnp.where(s.status == RUNNING, stopped, s.status).astype(jnp.int32)), aux

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .batch import Bootstrap, bootstrap, random_keys
+
 __all__ = ["Criteria", "MixedFit", "SINGULAR_TOL"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of theta
@@ -75,6 +77,21 @@ class MixedFit(Criteria):
 
             X, parts = new_design_parts(d, newdata, include_re, allow_new_levels)
         return X @ beta + (self._random_part(parts) if include_re else 0.0)
+
+    def simulate(self, n: int = 1, *, seed=None, use_re: bool = False) -> np.ndarray:
+        """``(n, nobs)`` responses drawn from the fitted model (lme4's ``simulate``): new random effects, or with
+        ``use_re=True`` the fitted conditional modes (lme4's ``use.u``). ``seed``: an int (reproducible), a numpy
+        Generator, or None. GLMMs: binomial successes out of each row's trials, counts, ordinal category codes
+        0..K-1."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive number of responses, got {n!r}.")
+        return np.asarray(self._simulate(random_keys(int(n), seed), bool(use_re)))
+
+    def bootstrap(self, n: int = 1000, *, seed=None, batch_size: int | None = None, progress=None) -> Bootstrap:
+        """Parametric bootstrap (lme4's ``bootMer(type = "parametric")``): ``n`` responses simulated from the fit,
+        each refitted, in vmapped batches of ``batch_size`` (default: up to 1,000) compiled once; a progress bar
+        over the batches when there are several (``progress=False`` silences it, ``True`` forces it)."""
+        return bootstrap(self, n, seed, batch_size, progress)
 
     def __repr__(self) -> str:
         return str(self.summary())

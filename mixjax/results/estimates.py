@@ -1,54 +1,24 @@
-"""Everything the LMM result reports, computed once from the factorization at the optimum (host, numpy).
-
-With the Cholesky factor ``L`` of the rest's Schur complement (see ``mixjax.objectives.lmm``), the last row holds
-the right-hand side: ``L_aa' [u_r; beta] = L[-1, :-1]`` gives the fixed effects and the spherical random effects
-of terms 2..m; those of term 1 follow per level, ``u_1g = -D_g^{-1} T1' C0_g [b_r; beta; -1]``; ``b = Lambda u``.
-``vcov(beta) = sigma^2 (L_X L_X')^{-1}``.
-"""
+"""What the LMM result reports beyond the estimates (``mixjax.objectives.lmm_estimates``), on the host (numpy):
+the estimates as numpy values, covariance parts, and lme4's conditional variances."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
+import jax
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import solve_triangular
 
 from ..design import Design
 from ..linalg.crossprod import term_matrix
 from ..objectives.lmm import LmmObjective
+from ..objectives.lmm_estimates import Estimates
+from ..objectives.lmm_estimates import estimates as device_estimates
 
 __all__ = ["Estimates", "estimates", "conditional_variances", "covariance_parts"]
 
 
-class Estimates(NamedTuple):
-    beta: np.ndarray  # (p,)
-    b: tuple  # per term (n_levels, k) conditional modes
-    sigma: float
-    vcov: np.ndarray  # (p, p)
-    T: tuple  # per term (k, k) relative covariance factor
-    pwrss: float
-
-
 def estimates(obj: LmmObjective, design: Design, theta: np.ndarray) -> Estimates:
-    f = obj.factor(theta)
-    L, Ld, T1 = np.asarray(f.L), np.asarray(f.Ld), np.asarray(f.T1)
-    Tr = [np.asarray(T) for T in f.Tr]
-    p = design.p
-    qr = sum(lt * kt for _, lt, kt in obj.layout)
-    z = solve_triangular(L[:-1, :-1].T, L[-1, :-1], lower=False)
-    beta, ur = z[qr:], z[:qr]
-    br = [ur[off : off + lt * kt].reshape(lt, kt) @ T.T for (off, lt, kt), T in zip(obj.layout, Tr)]
-    cp = obj.cp
-    s = cp.Cxy @ np.append(beta, -1.0)  # s_g = C0_g [b_r; beta; -1], (l1, k1)
-    if qr:
-        np.add.at(s, cp.eg, cp.ev * np.concatenate([b.ravel() for b in br])[cp.ej][:, None])
-    rhs = -np.einsum("ji,gj->gi", T1, s)  # -T1' s_g
-    u1 = np.linalg.solve(np.einsum("gij,gkj->gik", Ld, Ld), rhs[:, :, None])[:, :, 0]
-    b1 = u1 @ T1.T
-    pwrss = float(L[-1, -1] ** 2)
-    sigma2 = pwrss / (design.n_obs - p if obj.reml else design.n_obs)
-    Linv = solve_triangular(L[qr : qr + p, qr : qr + p], np.eye(p), lower=True)
-    return Estimates(beta, (b1, *br), float(np.sqrt(sigma2)), sigma2 * Linv.T @ Linv, (T1, *Tr), pwrss)
+    """The estimates at ``theta`` as numpy arrays (``sigma`` and ``pwrss`` as floats)."""
+    est = jax.device_get(device_estimates(np.asarray(theta, dtype=np.float64), obj.data, obj.spec))
+    return est._replace(sigma=float(est.sigma), pwrss=float(est.pwrss))
 
 
 def _z_matrix(design: Design, T: tuple) -> sp.csr_matrix:

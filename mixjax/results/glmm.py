@@ -6,6 +6,7 @@ parameters not held at a bound.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -13,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design
+from ..engines import glmm as engine
 from ..objectives.glmm import GlmmObjective
 from ..objectives.lmm import _factors
 from ..optim import Solution
 from .base import MixedFit
 from .estimates import covariance_parts
-from .lmm import OptimizerInfo
+from .lmm import OptimizerInfo, response_vector
 from .summary import Summary, summarize_glmm
 
 __all__ = ["GlmmFit"]
@@ -207,6 +209,61 @@ class GlmmFit(MixedFit):
         resp = self.objective.response
         return resp.y / resp.trials - self.fitted()
 
+    # ---------------------------------------------------------------------------------------- batches
+    @property
+    def _family_names(self) -> list:
+        return self.family.param_names(self.objective.response)
+
+    @property
+    def _family_values(self) -> np.ndarray:
+        return self._parts[2]
+
+    def _simulate(self, keys, use_re: bool):
+        u1, ur, _ = self._conditional
+        obj = self.objective
+        return engine.simulate(keys, self.solution.x, u1, ur, obj.data, obj.spec, use_re=use_re)
+
+    def _fit_batch(self, Y, start=None, **kwargs):
+        return engine.fit_many(self.objective, self.design.terms, Y, self.solution.x if start is None else start,
+                               **kwargs)
+
+    def _with_response(self, y) -> tuple[Design, GlmmObjective]:
+        """Design and objective for ``y`` on the scale of ``Response.y`` (binomial: successes out of the trials)."""
+        obj, d = self.objective, self.design
+        resp = obj.response._replace(y=y)
+        if d.y.ndim == 2:  # cbind(successes, failures)
+            design_y = np.column_stack([y, resp.trials - y])
+        elif self.family.name == "binomial" and not d.response_levels:
+            design_y = y / resp.trials  # a proportion (0/1 when the trials are 1)
+        else:
+            design_y = y
+        data = obj.data._replace(y=np.asarray(y, dtype=np.float64))
+        zeros = (np.zeros_like(obj.last_mode["u"][0]), np.zeros_like(obj.last_mode["u"][1]))
+        return dataclasses.replace(d, y=design_y), obj._replace(data=data, response=resp, last_mode={"u": zeros})
+
+    def refit(self, y) -> "GlmmFit":
+        """The same model fitted to another response ``y`` (one value per row, on the scale ``simulate`` gives:
+        binomial successes out of each row's trials, counts, ordinal codes 0..K-1), without rebuilding the
+        design (lme4's ``refit``); the optimizer starts from this fit's estimates."""
+        y = check_family_response(self.family, self.objective.response, response_vector(y, self.nobs))
+        design, obj = self._with_response(y)
+        return GlmmFit(design, obj, engine.solve(obj, design.terms, self.solution.x))
+
     # ---------------------------------------------------------------------------------------- display
     def summary(self) -> Summary:
         return summarize_glmm(self)
+
+
+def check_family_response(family, resp, y: np.ndarray) -> np.ndarray:
+    """``y`` (successes for binomial, codes for ordinal) checked against the family's support, through the
+    family's own response check."""
+    if family.name == "binomial":
+        if np.any((y < 0) | (y > resp.trials) | (np.mod(y, 1) != 0)):
+            raise ValueError("a binomial response must be whole numbers of successes between 0 and each row's trials.")
+        return y
+    if family.name == "ordinal":
+        k = len(resp.levels)
+        if np.any((y < 0) | (y > k - 1) | (np.mod(y, 1) != 0)):
+            raise ValueError(f"an ordinal response must be category codes 0..{k - 1}.")
+        return y
+    return family.response(y, resp.weights, (), "y").y

@@ -1,14 +1,17 @@
 """LmmFit: the result of a linear mixed model fit, with lme4's accessors."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
+import jax
 import numpy as np
 import pandas as pd
 
 from ..design import Design
+from ..engines import lmm as engine
 from ..objectives.lmm import LmmObjective
 from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
@@ -16,7 +19,7 @@ from .base import MixedFit
 from .estimates import Estimates, conditional_variances, covariance_parts, estimates
 from .summary import Summary, summarize
 
-__all__ = ["LmmFit", "OptimizerInfo"]
+__all__ = ["LmmFit", "OptimizerInfo", "response_vector"]
 
 
 class OptimizerInfo(NamedTuple):
@@ -145,6 +148,41 @@ class LmmFit(MixedFit):
         effects are 0, as lme4's ``allow.new.levels``)."""
         return self._linear_predictor(newdata, include_re, allow_new_levels, self._est.beta)
 
+    # ---------------------------------------------------------------------------------------- batches
+    def _simulate(self, keys, use_re: bool):
+        est = self._est
+        return engine.simulate(keys, est.beta, est.sigma, est.T, est.b, self.objective.rows, use_re=use_re)
+
+    def _fit_batch(self, Y, start=None, **kwargs):
+        return engine.fit_many(self.objective, self.design, Y, self.solution.x if start is None else start, **kwargs)
+
+    def _with_response(self, y) -> tuple[Design, LmmObjective]:
+        obj = self.objective
+        data = jax.device_get(obj.data_with(y=y))
+        return (dataclasses.replace(self.design, y=y),
+                obj._replace(data=data, rows=obj.rows._replace(y=y), programs={}))
+
+    def refit(self, y) -> "LmmFit":
+        """The same model fitted to another response ``y`` (one value per row of the fit), without rebuilding the
+        design (lme4's ``refit``); the optimizer starts from this fit's theta."""
+        y = response_vector(y, self.nobs)
+        design, obj = self._with_response(y)
+        return LmmFit(design, obj, engine.solve(obj, design, self.solution.x, True))
+
     # ---------------------------------------------------------------------------------------- display
     def summary(self) -> Summary:
         return summarize(self)
+
+
+def response_vector(y, n: int) -> np.ndarray:
+    """``y`` as a finite float vector of length ``n`` (else a ValueError that says what is wrong)."""
+    try:
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("the response must be numbers (one per row of the fit).") from None
+    if y.shape != (n,):
+        raise ValueError(f"the response must have one value per row of the fit ({n}), got shape {y.shape}.")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"the response has {int(np.sum(~np.isfinite(y)))} missing or infinite value(s); give "
+                         "finite numbers.")
+    return y
