@@ -1,5 +1,11 @@
 """Process-wide JAX settings: float64 everywhere, a persistent compilation cache, and the XLA options of
-mixjax's programs (``jit``)."""
+mixjax's programs (``jit``).
+
+Importing mixjax turns on ``jax_enable_x64`` for the whole process (JAX's default dtype becomes float64 for every
+JAX program, the user's included) and points JAX's persistent compilation cache at ``~/.cache/mixjax/jax``
+(``MIXJAX_CACHE_DIR`` moves it, ``MIXJAX_NO_CACHE=1`` leaves JAX's cache setting alone). It creates no files:
+the cache folders are made by the first compile.
+"""
 from __future__ import annotations
 
 import functools
@@ -11,15 +17,11 @@ jax.config.update("jax_enable_x64", True)
 
 _cache = os.environ.get("MIXJAX_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "mixjax", "jax"))
 EXPORT_DIR = None  # where ``_exported`` keeps exported programs (None: in memory only)
-if _cache and os.environ.get("MIXJAX_NO_CACHE") is None:
-    try:
-        os.makedirs(_cache, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", _cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        EXPORT_DIR = _cache.rstrip(os.sep) + "-exported"
-    except OSError:  # read-only home: run without the cache
-        pass
+if _cache and os.environ.get("MIXJAX_NO_CACHE") is None:  # the folders are made on the first compile, not here
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    EXPORT_DIR = _cache.rstrip(os.sep) + "-exported"
 
 # XLA's classic CPU emitters instead of its (newer, default) fusion emitters: mixjax's programs compile in about
 # half the time (sleepstudy's Newton loop 1.4 s instead of 2.6 s) and run as fast where their work is linear

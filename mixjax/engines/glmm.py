@@ -20,7 +20,7 @@ from ..objectives.glmm import GlmmObjective, _eta, _linear_parts, _unpack, _zero
 from ..objectives.lmm import _factors
 from ..optim.newton import Solution
 from ..optim.reflect import minimize_reflecting, reflected_starts
-from .batch import Batch
+from .batch import Batch, batch_size, chunked_vmap
 from .lmm import _progress
 
 __all__ = ["RADIUS0", "solve", "fit_responses", "fit_many", "simulate"]
@@ -49,18 +49,18 @@ def fit_responses(psi0, lower, max_iter, Y, data, spec) -> Batch:
         return Batch(state, beta, cov[nt : nt + p, nt : nt + p], jnp.asarray(1.0), tuple(_factors(theta, spec.ks)),
                      fam, -0.5 * state.f)
 
-    return jax.vmap(one)(psi0, Y)
+    return chunked_vmap(one, psi0, Y)
 
 
-def fit_many(objective: GlmmObjective, terms, Y: np.ndarray, psi0: np.ndarray, *, batch_size: int | None = None,
+def fit_many(objective: GlmmObjective, terms, Y: np.ndarray, psi0: np.ndarray, *, size: int | None = None,
              progress=None) -> Batch:
     """Fits of ``objective``'s model to every row of ``Y`` (m, n), from ``psi0`` ((n_psi,) or (m, n_psi)), in
-    vmapped batches of ``batch_size`` (default: all); fits stopped at a spurious boundary point are refitted from
+    vmapped batches of ``size`` fits (default: all); fits stopped at a spurious boundary point are refitted from
     the mirror point in a second pass. Returns numpy."""
     Y = np.asarray(Y, dtype=np.float64)
     m = Y.shape[0]
     psi0 = np.broadcast_to(np.maximum(np.asarray(psi0, dtype=float), objective.lower), (m, len(objective.lower)))
-    size = m if batch_size is None else max(1, min(int(batch_size), m))
+    size = batch_size(m, size)
     chunks = []
     for lo in _progress(range(0, m, size), progress, m, size):
         Yc, Pc = Y[lo : lo + size], psi0[lo : lo + size]

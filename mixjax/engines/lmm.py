@@ -23,7 +23,7 @@ from ..optim.lbfgs import minimize_lbfgs
 from ..optim.newton import Solution
 from ..optim.reflect import minimize_reflecting, reflected_starts
 from ..start import moment_start
-from .batch import Batch
+from .batch import Batch, batch_size, chunked_vmap
 
 __all__ = ["DENSE_NEWTON_MAX", "solve", "fit_responses", "fit_many", "simulate"]
 
@@ -51,7 +51,7 @@ def fit_responses(theta0, radius0, lower, max_iter, Y, data, rows, spec) -> Batc
         est = estimates(state.x, d, spec)
         return Batch(state, est.beta, est.vcov, est.sigma, est.T, jnp.zeros(0), -0.5 * state.f)
 
-    return jax.vmap(one)(theta0, radius0, Y)
+    return chunked_vmap(one, theta0, radius0, Y)
 
 
 def _starts(theta0: np.ndarray, lower: np.ndarray):
@@ -60,9 +60,9 @@ def _starts(theta0: np.ndarray, lower: np.ndarray):
 
 
 def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.ndarray, *,
-             batch_size: int | None = None, progress=None) -> Batch:
+             size: int | None = None, progress=None) -> Batch:
     """Fits of ``objective``'s model to every row of ``Y`` (m, n), from ``theta0`` (n_theta,), as numpy. Newton
-    designs: vmapped batches of ``batch_size`` (default: all) through one compiled program; a fit stopped at a
+    designs: vmapped batches of ``size`` fits (default: all) through one compiled program; a fit stopped at a
     spurious boundary point of lme4's parametrization is refitted from its mirror point in a second pass
     (``minimize_reflecting``'s rule). Others (large dense block): one L-BFGS-B fit per response, sharing the
     cross-products."""
@@ -70,7 +70,7 @@ def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.
     m = Y.shape[0]
     if objective.spec.nr > DENSE_NEWTON_MAX:
         return _fit_each(objective, design, Y, theta0, progress)
-    size = m if batch_size is None else max(1, min(int(batch_size), m))
+    size = batch_size(m, size)
     chunks = []
     for lo in _progress(range(0, m, size), progress, m, size):
         Yc = Y[lo : lo + size]

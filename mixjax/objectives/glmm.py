@@ -30,6 +30,7 @@ from .._exported import DiskCached
 from ..families import Family, Response
 from ..linalg.blocked import BlockFactor, block_factor, block_logdet, block_solve
 from ..optim import trust_region
+from ..optim.implicit import argmin
 from ..optim.newton import Solution, solution, start
 from .lmm import _factors
 
@@ -241,8 +242,10 @@ def _deviance_at(psi, u1, ur, data, spec):
 
 @partial(jit, static_argnames="spec")
 def deviance(psi, data: GlmmData, spec: GlmmSpec):
-    """``-2 log L(psi)``."""
-    return _deviance_at(psi, *_mode(psi, *_zeros(spec), data, spec), data, spec)
+    """``-2 log L(psi)``, differentiable to second order in ``psi`` and the data (the mode's iterations see neither
+    derivative: two exact Newton steps from it carry them)."""
+    stop = jax.lax.stop_gradient
+    return _deviance_at(psi, *_mode(stop(psi), *_zeros(spec), stop(data), spec), data, spec)
 
 
 @partial(jit, static_argnames="spec")
@@ -309,8 +312,26 @@ class GlmmObjective(NamedTuple):
     names: list
     last_mode: dict  # the mode of the latest value_grad_hess call, where the next one starts its inner iterations
 
+    @property
+    def fn(self):
+        """``fn(psi, data)``: ``-2 log L`` as a pure function of the parameters and the data pytree."""
+        return partial(deviance, spec=self.spec)
+
+    def data_with(self, y=None, weights=None) -> GlmmData:
+        """``data`` with another response (``Response.y``: successes for binomial) and/or prior weights."""
+        return self.data._replace(**{k: jnp.asarray(v, dtype=jnp.float64) for k, v in
+                                     (("y", y), ("weights", weights)) if v is not None})
+
     def deviance(self, psi):
-        return deviance(np.asarray(psi, dtype=np.float64), self.data, self.spec)
+        return deviance(psi if isinstance(psi, jax.Array) else np.asarray(psi, dtype=np.float64), self.data, self.spec)
+
+    def argmin(self, data: GlmmData, start=None):
+        """The minimizing ``psi`` for ``data`` (e.g. ``data_with(weights=w)``): the compiled Newton loop from
+        ``start`` (default ``self.start``), differentiable in ``data`` by the implicit function theorem."""
+        x0 = np.maximum(self.start if start is None else np.asarray(start, dtype=np.float64), self.lower)
+        solve = lambda d: newton(x0, self.lower, np.float64(0.5), np.int32(300), *_zeros(self.spec), d,  # noqa: E731
+                                 self.spec)[0].x
+        return argmin(solve, self.fn, self.lower)(data)
 
     def _warm(self, fn, psi):
         out = fn(np.asarray(psi, dtype=np.float64), *self.last_mode["u"], self.data, spec=self.spec)

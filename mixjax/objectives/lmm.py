@@ -37,6 +37,7 @@ from ..linalg.crossprod import rows as design_rows
 from ..linalg.schur_logdet import schur_logdet, schur_terms
 from ..linalg.small import cholesky_small, tril_inverse_small
 from ..optim import trust_region
+from ..optim.implicit import argmin
 from ..optim.newton import Solution, solution, start
 
 __all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor", "with_data"]
@@ -188,6 +189,8 @@ def value_grad(theta, data: LmmData, spec: LmmSpec):
 def factor(theta, data: LmmData, spec: LmmSpec) -> Factor:
     T1, *Tr = _factors(theta, spec.ks)
     Ld, S = _system(theta, data, spec)
+    S = jnp.tril(S) + jnp.tril(S, -1).T  # symmetric, so that the factor's derivative is right (only the lower
+    # triangle of ``S`` is meaningful)
     return Factor(Ld, T1, tuple(Tr), jax.lax.linalg.cholesky(S, symmetrize_input=False))
 
 
@@ -272,6 +275,15 @@ class LmmObjective(NamedTuple):
 
     def factor(self, theta) -> Factor:
         return factor(_array(theta), self.data, self.spec)
+
+    def argmin(self, data: LmmData, start=None):
+        """The minimizing theta for ``data`` (e.g. ``data_with(weights=w)``): the compiled Newton loop from
+        ``start`` (default ``self.start``), differentiable in ``data`` by the implicit function theorem
+        (``mixjax.optim.implicit``; theta entries held at 0 have derivative 0)."""
+        x0 = np.maximum(self.start if start is None else np.asarray(start, dtype=np.float64), self.lower)
+        index, radius0 = np.arange(self.spec.n_theta), max(1.0, float(np.linalg.norm(x0)))
+        solve = lambda d: newton(x0, self.lower, radius0, np.int32(300), index, d, self.spec).x  # noqa: E731
+        return argmin(solve, self.fn, self.lower)(data)
 
 
 DEVICE_PUT_BYTES = 1 << 20  # smaller data stays in numpy: copying it per call costs less than device_put once

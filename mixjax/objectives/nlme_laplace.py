@@ -122,8 +122,14 @@ def mode(psi, u0, data: NlmeData, spec: NlmeSpec):
 
 @partial(jit, static_argnames="spec")
 def deviance(psi, u0, data: NlmeData, spec: NlmeSpec):
-    """``-2 log L`` (Laplace) at ``psi = [theta, beta]``; the mode is searched from ``u0``."""
-    return _deviance_at(psi, mode(psi, u0, data, spec), data, spec)
+    """``-2 log L`` (Laplace) at ``psi = [theta, beta]``; the mode is searched from ``u0`` (its iterations see no
+    derivative: the exact Newton step from it carries the first derivatives in ``psi`` and the data)."""
+    stop = jax.lax.stop_gradient
+    return _deviance_at(psi, mode(stop(psi), u0, stop(data), spec), data, spec)
+
+
+def _fn(psi, data: NlmeData, spec: NlmeSpec):
+    return deviance(psi, jnp.zeros((spec.terms[0].n_levels, len(spec.terms[0].params)), psi.dtype), data, spec)
 
 
 @partial(jit, static_argnames="spec")
@@ -134,16 +140,20 @@ def value_grad(psi, u0, data: NlmeData, spec: NlmeSpec):
 
 
 class LaplaceObjective(NamedTuple):
-    """``deviance(psi)`` (pure), ``value_grad(psi)`` (warm-starts each mode from the last one, kept in
+    """``fn(psi, data)`` and ``deviance(psi) = fn(psi, data)`` (pure: jit, grad, vmap), ``value_grad(psi)`` (warm-starts each mode from the last one, kept in
     ``last_mode``), ``mode(psi)`` and ``sigma(psi)``; ``psi = [theta, beta]``."""
 
     data: NlmeData
     spec: NlmeSpec
     last_mode: list
 
+    @property
+    def fn(self):
+        """``fn(psi, data)``: ``-2 log L`` as a pure function of ``psi = [theta, beta]`` and the data pytree."""
+        return partial(_fn, spec=self.spec)
+
     def deviance(self, psi):
-        u0 = jnp.zeros((self.spec.terms[0].n_levels, len(self.spec.terms[0].params)))
-        return deviance(jnp.asarray(psi, dtype=jnp.float64), u0, self.data, self.spec)
+        return self.fn(jnp.asarray(psi, dtype=jnp.float64), self.data)
 
     def value_grad(self, psi):
         value, grad, u = value_grad(jnp.asarray(psi, dtype=jnp.float64), self.last_mode[0], self.data, self.spec)

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .batch import Bootstrap, bootstrap, random_keys
+from .influence import influence
 
 __all__ = ["Criteria", "MixedFit", "SINGULAR_TOL"]
 
@@ -92,6 +93,14 @@ class MixedFit(Criteria):
         each refitted, in vmapped batches of ``batch_size`` (default: up to 1,000) compiled once; a progress bar
         over the batches when there are several (``progress=False`` silences it, ``True`` forces it)."""
         return bootstrap(self, n, seed, batch_size, progress)
+
+    def influence(self, level: str | None = None) -> pd.DataFrame:
+        """One-step influence diagnostics from one pass (no refits): per observation, or per level of the grouping
+        factor ``level`` (all its rows' weights together), each fixed effect's DFBETAS, the change of each
+        variance parameter (``delta: ...``) when it is removed, and Cook's distance. The derivatives of the
+        estimates in the prior weights are exact (the optimum differentiated by the implicit function theorem);
+        what is approximate is the first-order step from weight 1 to 0."""
+        return influence(self, level)
 
     def __repr__(self) -> str:
         return str(self.summary())

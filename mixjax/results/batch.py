@@ -193,8 +193,8 @@ def random_keys(n: int, seed) -> jax.Array:
 
 
 def default_batch_size(n: int, nobs: int) -> int:
-    """Replicates per vmapped batch: all up to 1,000, fewer for large data (about 2^23 simulated values)."""
-    return max(1, min(n, 1000, (1 << 23) // max(nobs, 1)))
+    """Replicates per compiled call: all up to 1,024, fewer for large data (about 2^23 simulated values)."""
+    return max(1, min(n, 1024, (1 << 23) // max(nobs, 1)))
 
 
 def bootstrap(fit, n: int, seed, batch_size: int | None, progress) -> Bootstrap:

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -240,6 +241,16 @@ class GlmmFit(MixedFit):
         data = obj.data._replace(y=np.asarray(y, dtype=np.float64))
         zeros = (np.zeros_like(obj.last_mode["u"][0]), np.zeros_like(obj.last_mode["u"][1]))
         return dataclasses.replace(d, y=design_y), obj._replace(data=data, response=resp, last_mode={"u": zeros})
+
+    def _weight_map(self):
+        """(prior weights, weights -> [beta, theta, family parameters] (JAX), names of theta and the family's)."""
+        obj, nt, p = self.objective, self.design.n_theta, self.design.p
+
+        def f(w):
+            psi = obj.argmin(obj.data_with(weights=w), self.solution.x)
+            return jnp.concatenate([psi[nt : nt + p], psi[:nt], psi[nt + p :]])
+
+        return np.asarray(obj.data.weights), f, list(self.design.theta_names) + self._family_names
 
     def refit(self, y) -> "GlmmFit":
         """The same model fitted to another response ``y`` (one value per row, on the scale ``simulate`` gives:

@@ -7,12 +7,14 @@ from functools import cached_property
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from ..design import Design
 from ..engines import lmm as engine
 from ..objectives.lmm import LmmObjective
+from ..objectives.lmm_estimates import estimates as device_estimates
 from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
 from .base import MixedFit
@@ -161,6 +163,18 @@ class LmmFit(MixedFit):
         data = jax.device_get(obj.data_with(y=y))
         return (dataclasses.replace(self.design, y=y),
                 obj._replace(data=data, rows=obj.rows._replace(y=y), programs={}))
+
+    def _weight_map(self):
+        """(prior weights, weights -> [beta, theta, sigma] (JAX), names of theta and sigma)."""
+        obj = self.objective
+
+        def f(w):
+            data = obj.data_with(weights=w)
+            theta = obj.argmin(data, self.solution.x)
+            est = device_estimates(theta, data, obj.spec)
+            return jnp.concatenate([est.beta, theta, est.sigma[None]])
+
+        return self.design.weights, f, list(obj.names) + ["sigma"]
 
     def refit(self, y) -> "LmmFit":
         """The same model fitted to another response ``y`` (one value per row of the fit), without rebuilding the
