@@ -22,6 +22,7 @@ __all__ = ["Poisson", "NegBinomial1", "NegBinomial2"]
 def _nb_sample(key, mu, k):
     """Negative binomial draws as a Poisson with a gamma-distributed mean (shape ``k``, mean ``mu``)."""
     rate, count = jax.random.split(key)
+    k = jnp.broadcast_to(k, jnp.shape(mu))
     return jax.random.poisson(count, jax.random.gamma(rate, k) * mu / k).astype(jnp.float64)
 
 

@@ -188,6 +188,12 @@ class NlmeFit(Criteria):
         ]
         return "\n".join(lines)
 
+    def bootstrap(self, *args, **kwargs):
+        raise NotImplementedError("the parametric bootstrap, simulate, refit and influence work for fits of "
+                                  "mixjax.lmm and mixjax.glmm (and lmm_many / glmm_many); not yet for nonlinear models.")
+
+    simulate = refit = influence = bootstrap
+
     def __repr__(self) -> str:
         return self.summary()
 
