@@ -89,7 +89,7 @@ def lmm_many(formula: str, data, responses, *, reml: bool = True, weights=None) 
     design, Y, names = many_design(formula, data, responses, weights=weights)
     design = dataclasses.replace(design, y=Y[0])
     objective = make_lmm(design, reml=reml)
-    batch = lmm_engine.fit_many(objective, design, Y, design.theta_start)
+    batch = lmm_engine.fit_many(objective, design, Y, None)
     template = LmmFit(design, objective, solution_of(batch, 0, objective.lower))
 
     def make_fit(j):

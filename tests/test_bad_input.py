@@ -25,13 +25,13 @@ def sleep() -> pd.DataFrame:
 def no_numerics(monkeypatch):
     """Fail the test if lmm() gets as far as building the objective or optimizing."""
     monkeypatch.setattr(mixjax.api, "make_lmm", _forbidden)
-    monkeypatch.setattr(mixjax.api, "minimize_reflecting", _forbidden)
+    monkeypatch.setattr(mixjax.api, "lmm_engine", _forbidden)
 
 
 def assert_rejected(data: pd.DataFrame, match: str, formula: str = FORMULA, **kwargs) -> ValueError:
     """lmm(formula, data, **kwargs) raises ValueError matching ``match`` before any numerical work, and leaves
     ``data`` as it was."""
-    return rejected_before_work(mixjax.lmm, ("make_lmm", "minimize_reflecting"), data, match, formula, **kwargs)
+    return rejected_before_work(mixjax.lmm, ("make_lmm", "lmm_engine"), data, match, formula, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------- columns

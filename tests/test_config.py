@@ -43,3 +43,18 @@ def test_a_call_inside_another_transformation_is_part_of_the_outer_program():
     jac = _config.jit(jax.jacfwd(f))  # a transformation of a wrapped function, wrapped again
     np.testing.assert_allclose(jac(x, x)[0], np.cos(x) * x, rtol=1e-12)
     np.testing.assert_allclose(jac(x, x)[1], np.tril(np.ones((5, 5))) * x, rtol=1e-12)
+
+
+def test_import_creates_no_files(tmp_path):
+    """Importing mixjax makes no folder; the first compile makes the cache folders."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    code = ("import os, sys, mixjax; assert not os.path.exists(sys.argv[1]), 'made at import'; "
+            "import jax.numpy as jnp; mixjax._config.jit(lambda x: x + 1)(jnp.ones(2)); "
+            "assert os.path.exists(sys.argv[1]), 'not made by the first compile'")
+    env = dict(os.environ, MIXJAX_CACHE_DIR=str(cache))
+    env.pop("MIXJAX_NO_CACHE", None)
+    subprocess.run([sys.executable, "-c", code, str(cache)], check=True, env=env)

@@ -16,7 +16,7 @@ CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
 
 def rejected(data: pd.DataFrame, match: str, formula: str, **kwargs) -> ValueError:
-    return rejected_before_work(mixjax.glmm, ("make_glmm", "minimize_reflecting"), data, match, formula, **kwargs)
+    return rejected_before_work(mixjax.glmm, ("make_glmm", "glmm_engine"), data, match, formula, **kwargs)
 
 
 @pytest.fixture

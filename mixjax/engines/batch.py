@@ -48,23 +48,32 @@ def sd_cor(T: tuple, sigma) -> jax.Array:
     return jnp.concatenate(out, axis=1)
 
 
-VMAP = 128  # fits vmapped together; larger batches run as several such chunks in one program (``chunked_vmap``)
+def vmap_size() -> int:
+    """Most fits vmapped together: 128 on the CPU (XLA's CPU backend hung on the forward-over-reverse Cholesky of a
+    dense block vmapped over 400 fits, Penicillin's 8 x 8 and Exam's 5 x 5, where 200 ran; chunks of 128 also ran
+    faster than one vmap of 1,000), 8,192 on an accelerator, where every kernel launch costs the same for 128 fits
+    as for thousands. Read per call: importing mixjax starts no backend."""
+    return 128 if jax.default_backend() == "cpu" else 8192
 
 
-def batch_size(m: int, batch_size: int | None) -> int:
-    """Fits per compiled call: ``batch_size`` (default all ``m``), rounded up to a multiple of ``VMAP`` above it."""
-    size = m if batch_size is None else max(1, min(int(batch_size), m))
-    return size if size <= VMAP else -(-size // VMAP) * VMAP
+def _chunks(m: int) -> int:
+    return -(-m // vmap_size())
+
+
+def batch_size(m: int, size: int | None) -> int:
+    """Fits per compiled call: ``size`` (default all ``m``), rounded up to a multiple of its number of chunks."""
+    size = m if size is None else max(1, min(int(size), m))
+    k = _chunks(size)
+    return -(-size // k) * k
 
 
 def chunked_vmap(f, *args):
-    """``jax.vmap(f)(*args)`` computed ``VMAP`` fits at a time in one ``lax.map`` (leading size a multiple of
-    ``VMAP`` above it): XLA's CPU backend hung on the forward-over-reverse Cholesky of a dense block vmapped over
-    400 fits (Penicillin's 8 x 8 block, Exam's 5 x 5); 200 ran, and chunks of 128 also run faster."""
+    """``jax.vmap(f)(*args)`` computed in equal chunks of at most ``vmap_size()`` fits, one ``lax.map`` over them
+    (the leading size a multiple of the number of chunks: ``batch_size``)."""
     m = jax.tree_util.tree_leaves(args)[0].shape[0]
-    if m <= VMAP:
+    k = _chunks(m)
+    if k == 1:
         return jax.vmap(f)(*args)
-    k = m // VMAP
-    split = jax.tree_util.tree_map(lambda x: x.reshape((k, VMAP) + x.shape[1:]), args)
+    split = jax.tree_util.tree_map(lambda x: x.reshape((k, m // k) + x.shape[1:]), args)
     out = jax.lax.map(lambda a: jax.vmap(f)(*a), split)
     return jax.tree_util.tree_map(lambda x: x.reshape((m,) + x.shape[2:]), out)

@@ -8,6 +8,7 @@ response; each fit computes its response blocks, runs the Newton loop and its es
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
 
@@ -59,9 +60,10 @@ def _starts(theta0: np.ndarray, lower: np.ndarray):
     return x, np.maximum(1.0, np.linalg.norm(x, axis=1))
 
 
-def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.ndarray, *,
+def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.ndarray | None, *,
              size: int | None = None, progress=None) -> Batch:
-    """Fits of ``objective``'s model to every row of ``Y`` (m, n), from ``theta0`` (n_theta,), as numpy. Newton
+    """Fits of ``objective``'s model to every row of ``Y`` (m, n), from ``theta0`` (n_theta,; None: the default
+    starts, moment-based per response for L-BFGS-B), as numpy. Newton
     designs: vmapped batches of ``size`` fits (default: all) through one compiled program; a fit stopped at a
     spurious boundary point of lme4's parametrization is refitted from its mirror point in a second pass
     (``minimize_reflecting``'s rule). Others (large dense block): one L-BFGS-B fit per response, sharing the
@@ -70,6 +72,7 @@ def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.
     m = Y.shape[0]
     if objective.spec.nr > DENSE_NEWTON_MAX:
         return _fit_each(objective, design, Y, theta0, progress)
+    theta0 = design.theta_start if theta0 is None else theta0
     size = batch_size(m, size)
     chunks = []
     for lo in _progress(range(0, m, size), progress, m, size):
@@ -106,7 +109,7 @@ def _fit_each(objective: LmmObjective, design: Design, Y: np.ndarray, theta0, pr
     rows = []
     for y in _progress(Y, progress, len(Y), 1):
         obj = objective._replace(data=with_data(objective.data, objective.rows, objective.spec, y=y), programs={})
-        s = solve(obj, design, theta0, True)
+        s = solve(obj, dataclasses.replace(design, y=y), theta0, theta0 is not None)
         est = jax.device_get(estimates(s.x, obj.data, obj.spec))
         status = 1 if s.converged else 5
         state = State(s.x, s.fun, s.grad, np.full((len(s.x),) * 2, np.nan), np.nan, s.iterations, s.evaluations,
