@@ -118,3 +118,16 @@ def test_compiled_newton_loop_stops_at_max_iter_and_on_a_bad_start():
     assert stopped.status == "stopped: 2 iterations without convergence" and stopped.iterations == 2
     with pytest.raises(ValueError, match="not finite at the start values"):
         solution(run(np.array([np.nan, 0.0]), 300), lower, 300)
+
+
+def test_cholesky_off_the_cpu_reads_the_lower_triangle(monkeypatch):
+    """The jnp branch (GPU) factors the matrix whose lower triangle is given, as LAPACK's potrf does on the CPU."""
+    import numpy as np
+
+    from mixjax.linalg import lapack
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 6))
+    S = A @ A.T + 6 * np.eye(6)
+    monkeypatch.setattr(lapack, "_on_cpu", lambda: False)
+    assert np.asarray(lapack.cholesky(np.tril(S))) == pytest.approx(np.linalg.cholesky(S), rel=1e-12)
