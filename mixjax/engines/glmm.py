@@ -19,14 +19,12 @@ from ..families import Response
 from ..objectives.glmm import GlmmObjective, _eta, _linear_parts, _unpack, _zeros, newton
 from ..objectives.lmm import _factors
 from ..optim.newton import Solution
-from ..optim.reflect import minimize_reflecting, reflected_starts
-from .batch import Batch, batch_size, chunked_vmap
-from .lmm import _progress
+from ..optim.reflect import minimize_reflecting
+from .batch import Batch, refit_reflected, schedule
 
 __all__ = ["RADIUS0", "solve", "fit_responses", "fit_many", "simulate"]
 
 RADIUS0 = 0.5
-MAX_ITER = 300
 
 
 def solve(objective: GlmmObjective, terms, psi0) -> Solution:
@@ -34,13 +32,14 @@ def solve(objective: GlmmObjective, terms, psi0) -> Solution:
 
 
 @partial(jit, static_argnames="spec")
-def fit_responses(psi0, lower, max_iter, Y, data, spec) -> Batch:
-    """Fits to the responses ``Y`` (m, n) (``Response.y``: successes for binomial) from starts ``psi0`` (m, n_psi),
-    one vmapped program: the Newton loop (inner modes from 0), the covariance of beta from the Hessian."""
+def fit_responses(psi0, radius0, Y, max_iter, lower, data, spec) -> Batch:
+    """Fits to the responses ``Y`` (m, n) (``Response.y``: successes for binomial) from starts ``psi0`` (m, n_psi)
+    with first radii ``radius0`` (m,), one vmapped program: the Newton loop (inner modes from 0), the covariance of
+    beta from the Hessian."""
     nt, p = spec.n_theta, spec.p
 
-    def one(x0, y):
-        state, _ = newton(x0, lower, jnp.asarray(RADIUS0), max_iter, *_zeros(spec), data._replace(y=y), spec)
+    def one(x0, r0, y):
+        state, _ = newton(x0, lower, r0, max_iter, *_zeros(spec), data._replace(y=y), spec)
         free = ~((state.x <= lower) & (state.g > 0))
         both = free[:, None] & free[None, :]
         cov = jnp.linalg.inv(jnp.where(both, 0.5 * state.H, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0)))
@@ -49,36 +48,26 @@ def fit_responses(psi0, lower, max_iter, Y, data, spec) -> Batch:
         return Batch(state, beta, cov[nt : nt + p, nt : nt + p], jnp.asarray(1.0), tuple(_factors(theta, spec.ks)),
                      fam, -0.5 * state.f)
 
-    return chunked_vmap(one, psi0, Y)
+    return jax.vmap(one)(psi0, radius0, Y)
 
 
-def fit_many(objective: GlmmObjective, terms, Y: np.ndarray, psi0: np.ndarray, *, size: int | None = None,
-             progress=None) -> Batch:
-    """Fits of ``objective``'s model to every row of ``Y`` (m, n), from ``psi0`` ((n_psi,) or (m, n_psi)), in
-    vmapped batches of ``size`` fits (default: all); fits stopped at a spurious boundary point are refitted from
-    the mirror point in a second pass. Returns numpy."""
+def fit_many(objective: GlmmObjective, terms, Y: np.ndarray, psi0: np.ndarray, *, progress=None) -> Batch:
+    """Fits of ``objective``'s model to every row of ``Y`` (m, n), from ``psi0`` ((n_psi,) or (m, n_psi)), through
+    one compiled program (``batch.schedule``); fits stopped at a spurious boundary point are refitted from the
+    mirror point. Returns numpy."""
     Y = np.asarray(Y, dtype=np.float64)
-    m = Y.shape[0]
+    m, nt = Y.shape[0], objective.spec.n_theta
     psi0 = np.broadcast_to(np.maximum(np.asarray(psi0, dtype=float), objective.lower), (m, len(objective.lower)))
-    size = batch_size(m, size)
-    chunks = []
-    for lo in _progress(range(0, m, size), progress, m, size):
-        Yc, Pc = Y[lo : lo + size], psi0[lo : lo + size]
-        pad = size - len(Yc)
-        if pad:
-            Yc, Pc = (np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for a in (Yc, Pc))
-        run = lambda x0: jax.device_get(fit_responses(x0, objective.lower, np.int32(MAX_ITER), Yc,  # noqa: E731
-                                                      objective.data, spec=objective.spec))
-        out = run(Pc)
-        nt = objective.spec.n_theta
-        starts, redo = reflected_starts(out.state.x[:, :nt], out.state.g[:, :nt], terms)
-        if redo.any():
-            again = run(np.concatenate([starts, out.state.x[:, nt:]], axis=1))
-            better = redo & (again.state.f < out.state.f)
-            out = jax.tree_util.tree_map(lambda a, b: np.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), b, a),
-                                         out, again)
-        chunks.append(out.take(slice(0, size - pad)))
-    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *chunks)
+
+    def run(x0, r0, y, max_iter):
+        return jax.device_get(fit_responses(x0, r0, y, max_iter, objective.lower, objective.data,
+                                            spec=objective.spec))
+
+    def run_all(starts, index, progress=None):
+        return schedule(run, starts, np.full(len(index), RADIUS0), Y[index], progress)
+
+    out = run_all(psi0, np.arange(m), progress)
+    return refit_reflected(run_all, out, out.state.x[:, :nt], out.state.g[:, :nt], terms, out.state.x[:, nt:])
 
 
 @partial(jit, static_argnames=("spec", "use_re"))

@@ -22,14 +22,13 @@ from ..objectives.lmm import LmmObjective, newton, with_data
 from ..objectives.lmm_estimates import estimates
 from ..optim.lbfgs import minimize_lbfgs
 from ..optim.newton import Solution
-from ..optim.reflect import minimize_reflecting, reflected_starts
+from ..optim.reflect import minimize_reflecting
 from ..start import moment_start
-from .batch import Batch, batch_size, chunked_vmap
+from .batch import Batch, refit_reflected, schedule
 
 __all__ = ["DENSE_NEWTON_MAX", "solve", "fit_responses", "fit_many", "simulate"]
 
 DENSE_NEWTON_MAX = 64  # largest dense Schur block (rest columns) for which the exact autodiff Hessian is cheap
-MAX_ITER = 300
 
 
 def solve(objective: LmmObjective, design: Design, theta0, start_given: bool) -> Solution:
@@ -41,7 +40,7 @@ def solve(objective: LmmObjective, design: Design, theta0, start_given: bool) ->
 
 
 @partial(jit, static_argnames="spec", classic_below=math.inf)
-def fit_responses(theta0, radius0, lower, max_iter, Y, data, rows, spec) -> Batch:
+def fit_responses(theta0, radius0, Y, max_iter, lower, data, rows, spec) -> Batch:
     """Fits to the responses ``Y`` (m, n) from starts ``theta0`` (m, n_theta) with first radii ``radius0`` (m,),
     as one vmapped program: the trust-region Newton loop and the estimates at its end, per response."""
     index = jnp.arange(spec.n_theta)
@@ -52,7 +51,7 @@ def fit_responses(theta0, radius0, lower, max_iter, Y, data, rows, spec) -> Batc
         est = estimates(state.x, d, spec)
         return Batch(state, est.beta, est.vcov, est.sigma, est.T, jnp.zeros(0), -0.5 * state.f)
 
-    return chunked_vmap(one, theta0, radius0, Y)
+    return jax.vmap(one)(theta0, radius0, Y)
 
 
 def _starts(theta0: np.ndarray, lower: np.ndarray):
@@ -61,53 +60,36 @@ def _starts(theta0: np.ndarray, lower: np.ndarray):
 
 
 def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.ndarray | None, *,
-             size: int | None = None, progress=None) -> Batch:
+             progress=None) -> Batch:
     """Fits of ``objective``'s model to every row of ``Y`` (m, n), from ``theta0`` (n_theta,; None: the default
-    starts, moment-based per response for L-BFGS-B), as numpy. Newton
-    designs: vmapped batches of ``size`` fits (default: all) through one compiled program; a fit stopped at a
-    spurious boundary point of lme4's parametrization is refitted from its mirror point in a second pass
-    (``minimize_reflecting``'s rule). Others (large dense block): one L-BFGS-B fit per response, sharing the
+    starts, moment-based per response for L-BFGS-B), as numpy. Newton designs: vmapped through one compiled
+    program (``batch.schedule``), with fits stopped at a spurious boundary point of lme4's parametrization refitted
+    from their mirror points. Others (large dense block): one L-BFGS-B fit per response, sharing the
     cross-products."""
     Y = np.asarray(Y, dtype=np.float64)
-    m = Y.shape[0]
     if objective.spec.nr > DENSE_NEWTON_MAX:
         return _fit_each(objective, design, Y, theta0, progress)
     theta0 = design.theta_start if theta0 is None else theta0
-    size = batch_size(m, size)
-    chunks = []
-    for lo in _progress(range(0, m, size), progress, m, size):
-        Yc = Y[lo : lo + size]
-        pad = size - len(Yc)  # the last chunk is padded to the batch size: one program for every chunk
-        Yc = np.concatenate([Yc, np.repeat(Yc[-1:], pad, axis=0)]) if pad else Yc
-        x0, r0 = _starts(np.repeat(np.atleast_2d(theta0), size, axis=0), objective.lower)
-        run = lambda x0, r0: jax.device_get(fit_responses(x0, r0, objective.lower, np.int32(MAX_ITER), Yc,  # noqa
-                                                          objective.data, objective.rows, spec=objective.spec))
-        out = run(x0, r0)
-        starts, redo = reflected_starts(out.state.x, out.state.g, design.terms)
-        if redo.any():
-            again = run(*_starts(starts, objective.lower))
-            better = redo & (again.state.f < out.state.f)
-            out = jax.tree_util.tree_map(lambda a, b: np.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), b, a),
-                                         out, again)
-        chunks.append(out.take(slice(0, size - pad)))
-    return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *chunks)
 
+    def run(x0, r0, y, max_iter):
+        return jax.device_get(fit_responses(x0, r0, y, max_iter, objective.lower, objective.data, objective.rows,
+                                            spec=objective.spec))
 
-def _progress(chunks, progress, m: int, size: int):
-    """A tqdm bar over the batches when asked (``progress=True``) or, by default, when there are several."""
-    if progress is False or (progress is None and m <= size):
-        return chunks
-    from tqdm.auto import tqdm
+    def run_all(starts, index, progress=None):
+        return schedule(run, *_starts(starts, objective.lower), Y[index], progress)
 
-    return tqdm(chunks, desc="fits", unit="batch")
+    out = run_all(np.repeat(np.atleast_2d(theta0), len(Y), axis=0), np.arange(len(Y)), progress)
+    return refit_reflected(run_all, out, out.state.x, out.state.g, design.terms)
 
 
 def _fit_each(objective: LmmObjective, design: Design, Y: np.ndarray, theta0, progress) -> Batch:
     """One L-BFGS-B fit per response (the large-dense-block policy), collected into a ``Batch``."""
+    from tqdm.auto import tqdm
+
     from ..optim.trust_region import State
 
     rows = []
-    for y in _progress(Y, progress, len(Y), 1):
+    for y in (tqdm(Y, desc="fits", unit="fit", delay=1.0) if progress is not False and len(Y) > 1 else Y):
         obj = objective._replace(data=with_data(objective.data, objective.rows, objective.spec, y=y), programs={})
         s = solve(obj, dataclasses.replace(design, y=y), theta0, theta0 is not None)
         est = jax.device_get(estimates(s.x, obj.data, obj.spec))

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..engines.batch import Batch, sd_cor
+from ..engines.batch import MAX_ITER, Batch, sd_cor
 from ..optim.newton import Solution, projected_max
 from ..optim.trust_region import STATUS
 
 __all__ = ["ManyFits", "Bootstrap", "bootstrap", "random_keys", "statistic_names", "statistics", "solution_of"]
 
-MAX_ITER = 300
 CONVERGED = (1, 2, 3)
 
 
@@ -214,8 +213,9 @@ def bootstrap(fit, n: int, seed, batch_size: int | None, progress) -> Bootstrap:
     if progress is True or (progress is None and len(chunks) > 1):
         from tqdm.auto import tqdm
 
-        chunks = tqdm(chunks, desc="bootstrap", unit="batch")
-    batches = [fit._fit_batch(np.asarray(fit._simulate(keys[lo : lo + size], False))) for lo in chunks]
+        chunks = tqdm(chunks, desc="bootstrap", unit="batch", delay=1.0)
+    batches = [fit._fit_batch(np.asarray(fit._simulate(keys[lo : lo + size], False)), progress=False)
+               for lo in chunks]
     batch = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[:n], *batches)
     names = statistic_names(fit)
     lmm = "Residual: sd" in names
