@@ -10,15 +10,12 @@ from . import families
 from .design import MixjaxWarning, build
 from .families.separation import separated_columns
 from .formula import parse
-from .nonlinear.setup import setup
 from .engines import glmm as glmm_engine
 from .engines import lmm as lmm_engine
+from .engines import nlme as nlme_engine
+from .nonlinear.setup import setup
 from .objectives.glmm import glm_start, make_glmm
 from .objectives.lmm import make_lmm
-from .objectives.nlme import host_factors
-from .objectives.nlme_laplace import make_laplace
-from .optim.lbfgs import minimize_lbfgs
-from .optim.lindstrom_bates import lindstrom_bates
 from .responses import many_design
 from .results import GlmmFit, LmmFit
 from .results.batch import ManyFits, solution_of
@@ -56,7 +53,7 @@ def _start(start, names: list, default: np.ndarray, lower: np.ndarray, what: str
 def _warn(fit):
     """Say so (a MixjaxWarning at the caller's line) when the fit did not converge or is singular."""
     if not fit.converged:
-        warnings.warn(f"the fit did not converge: {fit.solution.status}", MixjaxWarning, stacklevel=3)
+        warnings.warn(f"the fit did not converge: {fit.optimizer.status}", MixjaxWarning, stacklevel=3)
     if fit.singular:
         warnings.warn("boundary (singular) fit: see fit.theta and fit.varcorr", MixjaxWarning, stacklevel=3)
     return fit
@@ -209,8 +206,8 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
     if method == "laplace" and len(problem.spec.terms) > 1:
         raise ValueError("method='laplace' needs a single grouping factor; with nested groups use method='ML' "
                          "(Lindstrom-Bates).")
-    state = lindstrom_bates(problem.spec, problem.data, problem.beta0, problem.names, problem.groups,
-                            problem.levels)
+    state = nlme_engine.lindstrom_bates(problem.spec, problem.data, problem.beta0, problem.names, problem.groups,
+                                        problem.levels)
     if not state.converged:
         raise ValueError(
             f"the Lindstrom-Bates iterations failed: {state.status}. Try other start values, or fewer random "
@@ -218,13 +215,8 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
         )
     if method != "laplace":
         return _warn_nlme(from_lindstrom_bates(problem, state, reml=method == "REML"))
-    objective = make_laplace(problem.data, problem.spec, state.bs[0] @ np.linalg.pinv(
-        host_factors(state.solution.x, problem.spec)[0]).T)
-    psi0 = np.concatenate([state.solution.x, state.beta])
-    lower = np.concatenate([state.objective.lower, np.full(len(state.beta), -np.inf)])
-    solution = minimize_lbfgs(objective.value_grad, psi0, lower)  # Hessian: differences of the exact gradient
-    return _warn_nlme(from_laplace(problem, objective, solution, state.iterations + solution.iterations,
-                                   solution.status))
+    objective, solution = nlme_engine.laplace(problem, state)
+    return _warn_nlme(from_laplace(problem, objective, solution, state.iterations + solution.iterations))
 
 
 def _warn_nlme(fit: NlmeFit) -> NlmeFit:

@@ -115,7 +115,11 @@ def test_compiled_newton_loop_stops_at_max_iter_and_on_a_bad_start():
     vgh = lambda x, aux: (*_saddle(1.0, jnp)(x), aux)  # noqa: E731
     run = jax.jit(lambda x0, n: loop(vgh, x0, lower, 1e-3, max_iter=n)[0])
     stopped = solution(run(np.array([0.0, 0.0]), 2), lower, 2)
-    assert stopped.status == "stopped: 2 iterations without convergence" and stopped.iterations == 2
+    from mixjax.optim.status import Status
+    from mixjax.results.status import describe
+
+    assert stopped.status == Status.MAX_ITER and stopped.iterations == 2 and not stopped.converged
+    assert describe(stopped.status, stopped.max_iter) == "stopped: 2 iterations without convergence"
     with pytest.raises(ValueError, match="not finite at the start values"):
         solution(run(np.array([np.nan, 0.0]), 300), lower, 300)
 

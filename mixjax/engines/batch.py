@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..optim.reflect import reflected_starts
+from ..optim.status import Status
 from ..optim.trust_region import State
 
 __all__ = ["Batch", "sd_cor"]
@@ -50,7 +51,7 @@ def sd_cor(T: tuple, sigma) -> jax.Array:
 
 
 MAX_ITER = 300
-STOPPED_AT_MAX_ITER = 5  # ``trust_region.STATUS``: the only status under which a fit goes on
+STOPPED_AT_MAX_ITER = int(Status.MAX_ITER)  # the only status under which a fit goes on
 
 
 def slots() -> int:

@@ -93,7 +93,7 @@ def _fit_each(objective: LmmObjective, design: Design, Y: np.ndarray, theta0, pr
         obj = objective._replace(data=with_data(objective.data, objective.rows, objective.spec, y=y), programs={})
         s = solve(obj, dataclasses.replace(design, y=y), theta0, theta0 is not None)
         est = jax.device_get(estimates(s.x, obj.data, obj.spec))
-        status = 1 if s.converged else 5
+        status = int(s.status)
         state = State(s.x, s.fun, s.grad, np.full((len(s.x),) * 2, np.nan), np.nan, s.iterations, s.evaluations,
                       status, s.hessian_min_eig)
         rows.append(Batch(state, est.beta, est.vcov, est.sigma, est.T, np.zeros(0), -0.5 * s.fun))

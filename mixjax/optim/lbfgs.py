@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from .newton import Solution, projected_max
+from .status import Status
 
 __all__ = ["minimize_lbfgs", "fd_hessian"]
 
@@ -54,7 +55,7 @@ def minimize_lbfgs(
     if not polish:  # the Hessian is left to whoever asks for it (fd_hessian)
         message = str(res.message).lower().removeprefix("convergence: ")
         return Solution(x, f, g, None, int(res.nit), calls[0], projected_max(g, x, lower), np.nan,
-                        ("converged: " if res.success else "stopped: ") + message, x <= lower)
+                        Status.QUASI_NEWTON if res.success else Status.QUASI_NEWTON_STOPPED, x <= lower, message)
     H = fd_hessian(value_grad, x, g)
     calls[0] += len(x)
     for _ in range(polish):  # projected Newton on the free variables, until the gradient stops shrinking
@@ -73,12 +74,13 @@ def minimize_lbfgs(
     grad_norm = projected_max(g, x, lower)
     Hf = H[np.ix_(free, free)]
     min_eig = float(np.linalg.eigvalsh(Hf)[0]) if free.any() else np.inf
+    detail = ""
     if grad_norm < gtol:
-        status = "converged: gradient below tolerance"
+        status = Status.GRADIENT
     elif min_eig > 0 and 0.5 * g[free] @ np.linalg.solve(Hf, g[free]) < 1e-9 * (1.0 + abs(f)):
-        status = "converged: predicted decrease below tolerance"
+        status = Status.DECREASE
     else:
-        status = f"stopped: {str(res.message).lower()} (max |gradient| {grad_norm:.2e})"
+        status, detail = Status.QUASI_NEWTON_STOPPED, f"{str(res.message).lower()} (max |gradient| {grad_norm:.2e})"
     return Solution(
         x=x,
         fun=f,
@@ -90,4 +92,5 @@ def minimize_lbfgs(
         hessian_min_eig=min_eig,
         status=status,
         at_bound=x <= lower,
+        detail=detail,
     )

@@ -14,7 +14,8 @@ import jax
 import numpy as np
 
 from .._config import jit
-from .trust_region import NOT_FINITE_START, RUNNING, STATUS, State, init, propose, update
+from .status import CONVERGED, Status
+from .trust_region import NOT_FINITE_START, RUNNING, State, init, propose, update
 
 __all__ = ["Solution", "minimize", "solution", "start"]
 
@@ -22,8 +23,9 @@ __all__ = ["Solution", "minimize", "solution", "start"]
 class Solution(NamedTuple):
     """``x``: the minimizer; ``fun``; ``grad`` and ``hessian`` there (``None`` if the optimizer did not compute it);
     ``iterations``; ``grad_norm``: max |projected gradient|; ``hessian_min_eig``: smallest eigenvalue of the
-    Hessian on the free variables (NaN when not computed); ``status``:
-    ``"converged: ..."`` or the reason it stopped; ``at_bound``: which parameters sit on their bound."""
+    Hessian on the free variables (NaN when not computed); ``status``: a ``Status`` code (words:
+    ``mixjax.results.status.describe``), ``detail`` what L-BFGS-B said; ``at_bound``: which parameters sit on their
+    bound."""
 
     x: np.ndarray
     fun: float
@@ -33,12 +35,14 @@ class Solution(NamedTuple):
     evaluations: int
     grad_norm: float
     hessian_min_eig: float
-    status: str
+    status: int
     at_bound: np.ndarray
+    detail: str = ""
+    max_iter: int = 300
 
     @property
     def converged(self) -> bool:
-        return self.status.startswith("converged")
+        return self.status in CONVERGED
 
 
 def projected_max(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> float:
@@ -63,8 +67,8 @@ def solution(state: State, lower, max_iter: int) -> Solution:
     x, g, lower = np.asarray(s.x), np.asarray(s.g), np.asarray(lower, dtype=float)
     return Solution(x=x, fun=float(s.f), grad=g, hessian=np.asarray(s.H), iterations=int(s.iterations),
                     evaluations=int(s.evaluations), grad_norm=projected_max(g, x, lower),
-                    hessian_min_eig=float(s.min_eig), status=STATUS[int(s.status)].format(max_iter=max_iter),
-                    at_bound=x <= lower)
+                    hessian_min_eig=float(s.min_eig), status=Status(int(s.status)), at_bound=x <= lower,
+                    max_iter=max_iter)
 
 
 _propose = jit(propose)
@@ -97,5 +101,5 @@ def minimize(
         if int(s.status) != RUNNING or int(s.iterations) >= max_iter:
             break
     if int(s.status) == RUNNING:
-        s = s._replace(status=np.int32(5))
+        s = s._replace(status=np.int32(Status.MAX_ITER))
     return solution(s, lower, max_iter)

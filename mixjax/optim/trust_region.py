@@ -21,18 +21,11 @@ import jax
 import jax.numpy as jnp
 from jax import export
 
-__all__ = ["NOT_FINITE_START", "STATUS", "State", "init", "loop", "propose", "update"]
+from .status import Status
 
-RUNNING = 0
-STATUS = {  # status codes -> words (``max_iter`` is filled in by the caller)
-    1: "converged: gradient below tolerance",
-    2: "converged: predicted decrease below tolerance",
-    3: "converged: no further decrease possible",
-    4: "stopped: the trust region collapsed without a decrease",
-    5: "stopped: {max_iter} iterations without convergence",
-    6: "stopped: the objective is not finite at the start values",
-}
-NOT_FINITE_START = 6
+__all__ = ["State", "init", "loop", "propose", "update"]
+
+RUNNING, NOT_FINITE_START = int(Status.RUNNING), int(Status.NOT_FINITE_START)  # codes: ``optim.status``
 
 
 class State(NamedTuple):
@@ -108,7 +101,7 @@ def propose(s: State, lower, gtol, ftol) -> tuple[State, Trial]:
     first, second, min_eig, newton = _candidates(s.g, free, s.H, s.radius)
     projected = jnp.max(jnp.abs(jnp.where(free, s.g, 0.0)), initial=0.0)
     small = (min_eig > 0) & (-0.5 * jnp.where(free, s.g, 0.0) @ newton < ftol * (1.0 + jnp.abs(s.f)))
-    status = jnp.where(projected < gtol, 1, jnp.where(small, 2, RUNNING)).astype(jnp.int32)
+    status = jnp.where(projected < gtol, Status.GRADIENT, jnp.where(small, Status.DECREASE, RUNNING)).astype(jnp.int32)
 
     def trial(d):
         x = jnp.maximum(s.x + d, lower)
@@ -132,7 +125,8 @@ def update(s: State, t: Trial, f, g, H) -> State:
                                                            s.radius))
     accept = rho > 1e-4
     collapsed = ~accept & (radius < 1e-12 * jnp.maximum(1.0, jnp.linalg.norm(s.x)))
-    status = jnp.where(collapsed, jnp.where(t.predicted < 1e-8 * (1 + jnp.abs(s.f)), 3, 4), RUNNING)
+    status = jnp.where(collapsed, jnp.where(t.predicted < 1e-8 * (1 + jnp.abs(s.f)), Status.NO_DECREASE, Status.COLLAPSED),
+                       RUNNING)
     pick = lambda new, old: jnp.where(accept, new, old)
     return s._replace(x=pick(t.x, s.x), f=pick(f, s.f), g=pick(g, s.g), H=pick(H, s.H), radius=radius,
                       evaluations=s.evaluations + 1, status=status.astype(jnp.int32))
@@ -165,5 +159,5 @@ def loop(value_grad_hess, x0, lower, radius0, aux=(), *, gtol: float = 1e-6, fto
 
     start = Trial(x0, jnp.zeros_like(x0), jnp.asarray(0.0, x0.dtype), jnp.asarray(True))
     s, _, aux = jax.lax.while_loop(lambda c: c[1].evaluate | running(c[0]), body, (s, start, aux))
-    stopped = jnp.where(jnp.isfinite(s.f), 5, NOT_FINITE_START)
+    stopped = jnp.where(jnp.isfinite(s.f), Status.MAX_ITER, NOT_FINITE_START)
     return s._replace(status=jnp.where(s.status == RUNNING, stopped, s.status).astype(jnp.int32)), aux

@@ -89,9 +89,10 @@ class MixedFit(Criteria):
         return np.asarray(self._simulate(random_keys(int(n), seed), bool(use_re)))
 
     def bootstrap(self, n: int = 1000, *, seed=None, batch_size: int | None = None, progress=None) -> Bootstrap:
-        """Parametric bootstrap (lme4's ``bootMer(type = "parametric")``): ``n`` responses simulated from the fit,
-        each refitted, in vmapped batches of ``batch_size`` (default: up to 1,000) compiled once; a progress bar
-        over the batches when there are several (``progress=False`` silences it, ``True`` forces it)."""
+        """Parametric bootstrap (lme4's ``bootMer(type = "parametric")``): ``n`` responses simulated from the fit in
+        batches of ``batch_size`` (default: up to 1,024, fewer for large data), each batch refitted from the fit's
+        estimates through one compiled, vmapped program; a progress bar over the batches when there are several
+        and the run takes over a second (``progress=False`` silences it, ``True`` forces it)."""
         return bootstrap(self, n, seed, batch_size, progress)
 
     def influence(self, level: str | None = None) -> pd.DataFrame:

@@ -14,11 +14,11 @@ from scipy.stats import norm
 
 from ..engines.batch import MAX_ITER, Batch, sd_cor
 from ..optim.newton import Solution, projected_max
-from ..optim.trust_region import STATUS
+from ..optim.status import CONVERGED
+from .status import describe
 
 __all__ = ["ManyFits", "Bootstrap", "bootstrap", "random_keys", "statistic_names", "statistics", "solution_of"]
 
-CONVERGED = (1, 2, 3)
 
 
 def statistic_names(fit) -> list[str]:
@@ -47,12 +47,11 @@ def solution_of(batch: Batch, j: int, lower: np.ndarray) -> Solution:
     s = batch.take(j).state
     x, g, H = np.asarray(s.x), np.asarray(s.g), np.asarray(s.H)
     return Solution(x, float(s.f), g, None if np.isnan(H).all() else H, int(s.iterations), int(s.evaluations),
-                    projected_max(g, x, lower), float(s.min_eig), STATUS[int(s.status)].format(max_iter=MAX_ITER),
-                    x <= lower)
+                    projected_max(g, x, lower), float(s.min_eig), int(s.status), x <= lower)
 
 
 def _status(batch: Batch) -> list[str]:
-    return [STATUS[int(c)].format(max_iter=MAX_ITER) for c in np.asarray(batch.state.status)]
+    return [describe(c, MAX_ITER) for c in np.asarray(batch.state.status)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,7 +98,7 @@ class ManyFits:
 
     @property
     def converged(self) -> pd.Series:
-        return pd.Series(np.isin(np.asarray(self.batch.state.status), CONVERGED), index=self._index, name="converged")
+        return pd.Series(np.isin(np.asarray(self.batch.state.status), [int(c) for c in CONVERGED]), index=self._index, name="converged")
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -222,4 +221,4 @@ def bootstrap(fit, n: int, seed, batch_size: int | None, progress) -> Bootstrap:
     t0 = np.concatenate([fit.fixef.to_numpy(), fit.varcorr.sdcor.to_numpy(),
                          np.asarray(getattr(fit, "_family_values", []), dtype=float), [fit.loglik]])
     return Bootstrap(pd.DataFrame(statistics(batch, lmm), columns=names), pd.Series(t0, index=names, name="t0"),
-                     np.isin(np.asarray(batch.state.status), CONVERGED), _status(batch))
+                     np.isin(np.asarray(batch.state.status), [int(c) for c in CONVERGED]), _status(batch))

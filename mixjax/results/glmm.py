@@ -22,6 +22,7 @@ from ..optim import Solution
 from .base import MixedFit
 from .estimates import covariance_parts
 from .lmm import OptimizerInfo, response_vector
+from .status import describe
 from .summary import Summary, summarize_glmm
 
 __all__ = ["GlmmFit"]
@@ -141,7 +142,8 @@ class GlmmFit(MixedFit):
     @property
     def optimizer(self) -> OptimizerInfo:
         s = self.solution
-        return OptimizerInfo(s.status, s.iterations, s.evaluations, s.grad_norm, s.hessian_min_eig)
+        return OptimizerInfo(describe(s.status, s.max_iter, s.detail), s.iterations, s.evaluations, s.grad_norm,
+                             s.hessian_min_eig)
 
     @property
     def converged(self) -> bool:

@@ -19,6 +19,7 @@ from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
 from .base import MixedFit
 from .estimates import Estimates, conditional_variances, covariance_parts, estimates
+from .status import describe
 from .summary import Summary, summarize
 
 __all__ = ["LmmFit", "OptimizerInfo", "response_vector"]
@@ -121,7 +122,8 @@ class LmmFit(MixedFit):
         s = self.solution
         free = ~(s.at_bound & (s.grad > 0))
         min_eig = float(np.linalg.eigvalsh(self.hessian[np.ix_(free, free)])[0]) if free.any() else np.inf
-        return OptimizerInfo(s.status, s.iterations, s.evaluations, s.grad_norm, min_eig)
+        return OptimizerInfo(describe(s.status, s.max_iter, s.detail), s.iterations, s.evaluations, s.grad_norm,
+                             min_eig)
 
     @property
     def converged(self) -> bool:

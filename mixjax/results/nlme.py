@@ -15,7 +15,8 @@ import pandas as pd
 from ..nonlinear.setup import NlmeProblem, depth
 from ..objectives.lmm import make_lmm
 from ..objectives.nlme import NlmeData, _f, host_factors, phi
-from ..optim.lindstrom_bates import LindstromBates
+from ..engines.nlme import LindstromBates
+from .status import describe
 from ..optim.newton import Solution
 from .base import Criteria
 from .estimates import covariance_parts, estimates
@@ -211,7 +212,7 @@ def from_lindstrom_bates(problem: NlmeProblem, state: LindstromBates, reml: bool
                    -0.5 * fun, state.solution, state.iterations, state.status)
 
 
-def from_laplace(problem: NlmeProblem, objective, solution: Solution, iterations: int, status: str) -> NlmeFit:
+def from_laplace(problem: NlmeProblem, objective, solution: Solution, iterations: int) -> NlmeFit:
     """The Laplace maximum: ``psi = [theta, beta]``; the covariance of ``beta`` from the inverse of half the
     deviance's Hessian over the parameters not on a bound."""
     n_theta = problem.spec.terms[0].n_theta
@@ -223,4 +224,5 @@ def from_laplace(problem: NlmeProblem, objective, solution: Solution, iterations
     cov = np.full((len(psi), len(psi)), np.nan)
     cov[np.ix_(free, free)] = np.linalg.inv(0.5 * solution.hessian[np.ix_(free, free)])
     return NlmeFit(problem, "laplace", beta, [u @ T.T], theta, objective.sigma(psi, u), cov[n_theta:, n_theta:],
-                   -0.5 * solution.fun, solution, iterations, status)
+                   -0.5 * solution.fun, solution, iterations, describe(solution.status, solution.max_iter,
+                                                                       solution.detail))

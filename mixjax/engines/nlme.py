@@ -1,22 +1,26 @@
-"""Lindstrom-Bates iterations for nonlinear mixed models, as nlme runs them: alternate a penalized nonlinear
-least squares step for ``(beta, u)`` at fixed covariance, and an LME step (an LMM fitted by ML to the linearized
-model) for the covariance parameters, ``sigma`` and ``beta``, until neither moves. The log-likelihood reported is
-the LME step's at convergence (nlme's)."""
+"""The NLME engine. Lindstrom-Bates iterations for nonlinear mixed models, as nlme runs them: alternate a penalized
+nonlinear least squares step for ``(beta, u)`` at fixed covariance, and an LME step (an LMM fitted by ML to the
+linearized model) for the covariance parameters, ``sigma`` and ``beta``, until neither moves. The log-likelihood
+reported is the LME step's at convergence (nlme's). ``laplace``: the Laplace approximation maximized from the
+Lindstrom-Bates fit by L-BFGS-B on its exact gradient (the Hessian from differences of it)."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from ..covariance import Unstructured
 from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
+from ..objectives.lmm_estimates import estimates
 from ..objectives.nlme import NlmeData, NlmeSpec, host_factors, linearize, pnls
-from ..results.estimates import estimates
-from .newton import Solution
-from .reflect import minimize_reflecting
+from ..objectives.nlme_laplace import make_laplace
+from ..optim.lbfgs import minimize_lbfgs
+from ..optim.newton import Solution
+from ..optim.reflect import minimize_reflecting
 
-__all__ = ["BlockDeviance", "LindstromBates", "block_index", "linearized_design", "lindstrom_bates"]
+__all__ = ["BlockDeviance", "LindstromBates", "block_index", "laplace", "linearized_design", "lindstrom_bates"]
 
 
 class BlockDeviance(NamedTuple):
@@ -123,8 +127,8 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
             status = f"stopped: the linearized model of iteration {it} is not finite (check the start values)"
             break
         theta = solution.x
-        est = estimates(objective.objective, design, objective.full(theta))
-        beta, bs = est.beta, list(est.b)
+        est = jax.device_get(estimates(objective.full(theta), objective.objective.data, objective.objective.spec))
+        beta, bs = np.asarray(est.beta), [np.asarray(b) for b in est.b]
         us = [np.linalg.lstsq(T, b.T, rcond=None)[0].T for b, T in zip(bs, host_factors(theta, spec))]
         if not np.all(np.isfinite(beta)) or not np.isfinite(solution.fun):
             status = "stopped: the linearized model is not finite (check the start values)"
@@ -134,3 +138,13 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
             status = "converged: fixed effects and covariance parameters stopped moving"
             break
     return LindstromBates(beta, bs, design, objective, solution, it, status)
+
+
+def laplace(problem, state: LindstromBates):
+    """The Laplace objective of ``problem`` and its maximum from the Lindstrom-Bates fit ``state``:
+    ``(objective, solution)`` over ``psi = [theta, beta]``."""
+    u0 = state.bs[0] @ np.linalg.pinv(host_factors(state.solution.x, problem.spec)[0]).T
+    objective = make_laplace(problem.data, problem.spec, u0)
+    psi0 = np.concatenate([state.solution.x, state.beta])
+    lower = np.concatenate([state.objective.lower, np.full(len(state.beta), -np.inf)])
+    return objective, minimize_lbfgs(objective.value_grad, psi0, lower)  # Hessian: differences of the gradient
