@@ -54,28 +54,33 @@ MAX_ITER = 300
 STOPPED_AT_MAX_ITER = int(Status.MAX_ITER)  # the only status under which a fit goes on
 
 
-def slots() -> int:
-    """Fits vmapped together in one call: 128 on the CPU (XLA's CPU backend hung on the forward-over-reverse
-    Cholesky of a dense block vmapped over 400 fits, Penicillin's 8 x 8 and Exam's 5 x 5, where 200 ran), 8,192 on
-    an accelerator, where a kernel launch costs the same for 128 fits as for thousands. Read per call: importing
-    mixjax starts no backend."""
-    return 128 if jax.default_backend() == "cpu" else 8192
+def slots(unrolled: bool = False) -> int:
+    """Fits vmapped together in one call. On the CPU 128, or 256 where the dense block is factored by unrolled code
+    (``unrolled``: ``linalg.schur_logdet.UNROLLED_MAX``): XLA's CPU backend hung on the forward-over-reverse LAPACK
+    Cholesky of a dense block vmapped over 400 fits (Penicillin's 8 x 8, Exam's 5 x 5, before they were unrolled;
+    200 ran), and 256 ran 2,000 Penicillin fits in 2.7 s against 4.5 s with 128 (512: 3.3 s). On an accelerator
+    4,096, where a kernel launch costs the same for 128 fits as for thousands (10,000 sleepstudy fits on an H200:
+    0.59 s with 4,096, 0.75 s with 8,192). Read per call: importing mixjax starts no backend."""
+    if jax.default_backend() != "cpu":
+        return 4096
+    return 256 if unrolled else 128
 
 
 def steps() -> int:
-    """Iterations a slot gets per call: 8 on the CPU (a fit that needs more goes on in the next call, so slots do
-    not idle behind the slowest fit: sleepstudy's fits take 6 on average and up to 19; 1,000 of them took 0.21 s
-    with 8 steps, 0.23 s with 5, 0.33 s with 12 and 0.36 s without a limit); all on an accelerator."""
-    return 8 if jax.default_backend() == "cpu" else MAX_ITER
+    """Iterations a slot gets per call; a fit that needs more goes on in a later call, so slots do not idle behind
+    the slowest fit (sleepstudy's fits take 6 iterations on average, and from the default start one of 10,000 took
+    110). 8 on the CPU (1,000 fits took 0.21 s, against 0.23 s with 5, 0.33 s with 12 and 0.36 s without a
+    limit), 10 on an accelerator (10,000 fits on an H200: 0.75 s, against 3.5 s without a limit)."""
+    return 8 if jax.default_backend() == "cpu" else 10
 
 
-def schedule(run, X0: np.ndarray, R0: np.ndarray, Y: np.ndarray, progress=None) -> Batch:
+def schedule(run, X0: np.ndarray, R0: np.ndarray, Y: np.ndarray, progress=None, unrolled: bool = False) -> Batch:
     """Fits of every row of ``Y`` from starts ``X0`` (m, n) with first trust radii ``R0`` (m,), through
-    ``run(x0, r0, y, max_iter) -> Batch`` (numpy) for exactly ``slots()`` rows. Each call gives every slot at most
+    ``run(x0, r0, y, max_iter) -> Batch`` (numpy) for exactly ``slots(unrolled)`` rows. Each call gives every slot at most
     ``steps()`` iterations; a fit stopped by that limit goes on in a later call from its point and radius (the
     same iterations as one uninterrupted run: the loop's first evaluation is where it stopped), beside new fits.
     Iterations and evaluations are summed over the calls; ``MAX_ITER`` in all."""
-    m, size = len(Y), min(len(Y), slots())
+    m, size = len(Y), min(len(Y), slots(unrolled))
     X, R = np.array(X0, dtype=float), np.array(R0, dtype=float)
     used_it, used_ev = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
     queue, out, bar = list(range(m)), None, _bar(progress, m, size)

@@ -24,6 +24,7 @@ from ..optim.lbfgs import minimize_lbfgs
 from ..optim.newton import Solution
 from ..optim.reflect import minimize_reflecting
 from ..start import moment_start
+from ..linalg.schur_logdet import UNROLLED_MAX
 from .batch import Batch, refit_reflected, schedule
 
 __all__ = ["DENSE_NEWTON_MAX", "solve", "fit_responses", "fit_many", "simulate"]
@@ -76,7 +77,8 @@ def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.
                                             spec=objective.spec))
 
     def run_all(starts, index, progress=None):
-        return schedule(run, *_starts(starts, objective.lower), Y[index], progress)
+        return schedule(run, *_starts(starts, objective.lower), Y[index], progress,
+                        unrolled=objective.spec.nr <= UNROLLED_MAX)
 
     out = run_all(np.repeat(np.atleast_2d(theta0), len(Y), axis=0), np.arange(len(Y)), progress)
     return refit_reflected(run_all, out, out.state.x, out.state.g, design.terms)
