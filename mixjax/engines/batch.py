@@ -111,7 +111,7 @@ def _bar(progress, m: int, size: int):
     fills several calls; ``progress=True`` shows it at once."""
     if progress is False or (progress is None and m <= size):
         return None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=m, desc="fits", unit="fit", delay=0.0 if progress else 1.0)
 

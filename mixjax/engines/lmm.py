@@ -86,7 +86,7 @@ def fit_many(objective: LmmObjective, design: Design, Y: np.ndarray, theta0: np.
 
 def _fit_each(objective: LmmObjective, design: Design, Y: np.ndarray, theta0, progress) -> Batch:
     """One L-BFGS-B fit per response (the large-dense-block policy), collected into a ``Batch``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from ..optim.trust_region import State
 

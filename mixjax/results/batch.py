@@ -210,7 +210,7 @@ def bootstrap(fit, n: int, seed, batch_size: int | None, progress) -> Bootstrap:
     keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], -n % size, axis=0)])  # whole batches: one program
     chunks = range(0, n, size)
     if progress is True or (progress is None and len(chunks) > 1):
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         chunks = tqdm(chunks, desc="bootstrap", unit="batch", delay=1.0)
     batches = [fit._fit_batch(np.asarray(fit._simulate(keys[lo : lo + size], False)), progress=False)
