@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 import mixjax
 from benchmarks import peers_batch

@@ -8,11 +8,11 @@ import numpy as np
 
 from . import families
 from .design import MixjaxWarning, build
-from .families.separation import separated_columns
-from .formula import parse
 from .engines import glmm as glmm_engine
 from .engines import lmm as lmm_engine
 from .engines import nlme as nlme_engine
+from .families.separation import separated_columns
+from .formula import parse
 from .nonlinear.setup import setup
 from .objectives.glmm import glm_start, make_glmm
 from .objectives.lmm import make_lmm

@@ -6,9 +6,9 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_reference, r_name
 
 import mixjax
-from conftest import load_reference, r_name
 from mixjax.families import Response, get
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"

@@ -18,13 +18,13 @@ import numpy as np
 
 from .._config import jit
 from ..design import Design
+from ..linalg.schur_logdet import UNROLLED_MAX
 from ..objectives.lmm import LmmObjective, newton, with_data
 from ..objectives.lmm_estimates import estimates
 from ..optim.lbfgs import minimize_lbfgs
 from ..optim.newton import Solution
 from ..optim.reflect import minimize_reflecting
 from ..start import moment_start
-from ..linalg.schur_logdet import UNROLLED_MAX
 from .batch import Batch, refit_reflected, schedule
 
 __all__ = ["DENSE_NEWTON_MAX", "solve", "fit_responses", "fit_many", "simulate"]

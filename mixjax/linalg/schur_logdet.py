@@ -16,7 +16,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-
 from jax.scipy.linalg import solve_triangular
 
 from .lapack import cholesky, inverse_from_cholesky

@@ -12,15 +12,15 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ..engines.nlme import LindstromBates
 from ..nonlinear.setup import NlmeProblem, depth
 from ..objectives.lmm import make_lmm
 from ..objectives.nlme import NlmeData, _f, host_factors, phi
-from ..engines.nlme import LindstromBates
-from .status import describe
 from ..optim.newton import Solution
 from .base import Criteria
 from .estimates import covariance_parts, estimates
 from .lmm import OptimizerInfo
+from .status import describe
 
 __all__ = ["NlmeFit", "from_lindstrom_bates", "from_laplace"]
 
