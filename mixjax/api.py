@@ -170,6 +170,10 @@ def glmm_many(formula: str, data, responses, *, family, link: str | None = None,
     design, Y, names = many_design(formula, data, responses, weights=weights, offset=offset, glmm=True)
     nagq = _check_nagq(nagq, design.formula)
     resps = [fam.response(y, design.weights, (), name) for y, name in zip(Y, names)]
+    differ = [name for r, name in zip(resps, names) if r.levels != resps[0].levels]
+    if differ:
+        raise ValueError(f"ordinal responses must share their categories: {names[0]!r} has {', '.join(resps[0].levels)}, "
+                         f"but {', '.join(map(repr, differ[:5]))} differ. Fit those separately.")
     design = _glmm_design(dataclasses.replace(design, y=Y[0]), fam)
     objective = make_glmm(design, fam, resps[0], nagq)
     offset0 = np.zeros(design.n_obs) if design.offset is None else design.offset

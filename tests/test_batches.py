@@ -133,6 +133,13 @@ def test_glmm_many_equals_separate_fits():
     assert many.fits[2].loglik == pytest.approx(many.loglik.iloc[2], rel=1e-10)
 
 
+def test_glmm_many_ordinal_responses_must_share_their_categories():
+    wine = mixjax.datasets.load("wine")
+    data = wine.assign(a=wine.rating.cat.codes.astype(float), b=np.minimum(wine.rating.cat.codes, 2).astype(float))
+    with pytest.raises(ValueError, match="must share their categories.*'b'"):
+        mixjax.glmm_many("~ temp + (1 | judge)", data, ["a", "b"], family="ordinal")
+
+
 def test_refit_equals_a_new_fit():
     fit, data, Y = _sleep_responses(1)
     again = fit.refit(Y[0])
