@@ -80,6 +80,7 @@ class Design:
     n_missing: int = 0
     offset: np.ndarray | None = None
     response_levels: tuple[str, ...] = ()
+    frame: pd.DataFrame | None = field(repr=False, default=None)  # the model's columns, rows used (R's model.frame)
 
     @property
     def n_obs(self) -> int:
@@ -381,4 +382,5 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
         n_missing=n_missing,
         offset=_offsets(parsed, frame, off),
         response_levels=levels,
+        frame=frame[columns],
     )

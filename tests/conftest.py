@@ -1,3 +1,4 @@
+import functools
 import json
 import re
 from pathlib import Path
@@ -9,6 +10,19 @@ REFERENCE = Path(__file__).parent / "reference"
 
 def load_reference(rid: str) -> dict:
     return json.loads((REFERENCE / f"{rid}.json").read_text())
+
+
+@functools.cache
+def reference_fit(rid: str):
+    """(reference, fit) of a reference model, fitted once per test session and shared by the test files:
+    ``inf_*`` (REML LMMs), ``extra_boot_cbpp`` (binomial GLMM)."""
+    import mixjax
+
+    ref = load_reference(rid)
+    data = mixjax.datasets.load(ref["dataset"])
+    if ref.get("family"):
+        return ref, mixjax.glmm(ref["formula"], data, family=ref["family"])
+    return ref, mixjax.lmm(ref["formula"], data)
 
 
 def r_name(name: str) -> str:

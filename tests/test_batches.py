@@ -1,12 +1,11 @@
 """Batches of fits: the parametric bootstrap against lme4's bootMer, many responses against one fit each,
 simulation, refit, influence diagnostics against refits with perturbed weights, and failures kept and flagged."""
-import functools
 
 import jax
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import load_reference, r_name
+from conftest import r_name, reference_fit
 
 import mixjax
 from mixjax.families import Response, get
@@ -15,13 +14,7 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
 
-@functools.cache
-def _fit(rid):
-    ref = load_reference(rid)
-    data = mixjax.datasets.load(ref["dataset"])
-    if rid == "extra_boot_cbpp":
-        return ref, mixjax.glmm(ref["formula"], data, family="binomial")
-    return ref, mixjax.lmm(ref["formula"], data)
+_fit = reference_fit
 
 
 def _ref_name(name: str) -> str:

@@ -40,7 +40,7 @@ from ..optim import trust_region
 from ..optim.implicit import argmin
 from ..optim.newton import Solution, solution, start
 
-__all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor", "with_data"]
+__all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor", "with_data", "deviance_sigma"]
 
 # the programs work on the cross-products, not per observation: the classic CPU emitters compile them in half the
 # time and run them as fast at every size (``mixjax._config``)
@@ -133,15 +133,27 @@ def _system(theta, data: LmmData, spec: LmmSpec):
     return Ld, _scale_rest(_scale_rest(G, Tr, spec.layout).T, Tr, spec.layout) + eye_zr
 
 
-def _deviance(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
+def _parts(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
+    """(log-determinant term, degrees of freedom, ``r^2``) of the deviance at theta."""
     Ld, S = _system(theta, data, spec)
     log_det_zz, log_det_xx, r2 = terms(S, spec.qr, spec.p)
-    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(Ld, axis1=1, axis2=2))) + log_det_zz
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(Ld, axis1=1, axis2=2))) + log_det_zz - data.log_det_w
     if spec.reml:
-        log_det, dof = log_det + log_det_xx, data.n - spec.p
-    else:
-        dof = data.n
-    return log_det - data.log_det_w + dof * (1.0 + jnp.log(2.0 * jnp.pi * r2 / dof))
+        return log_det + log_det_xx, data.n - spec.p, r2
+    return log_det, data.n, r2
+
+
+def _deviance(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
+    log_det, dof, r2 = _parts(theta, data, spec, terms)
+    return log_det + dof * (1.0 + jnp.log(2.0 * jnp.pi * r2 / dof))
+
+
+@_jit
+def deviance_sigma(theta, sigma, data: LmmData, spec: LmmSpec):
+    """The deviance at theta and the residual SD ``sigma``, not profiled (lmerTest's ``devfun_vp``): equal to the
+    profiled deviance where ``sigma^2 = r^2 / dof``."""
+    log_det, dof, r2 = _parts(theta, data, spec)
+    return log_det + r2 / sigma**2 + dof * jnp.log(2.0 * jnp.pi * sigma**2)
 
 
 @_jit

@@ -3,4 +3,4 @@ from .glmm import GlmmFit
 from .lmm import LmmFit, OptimizerInfo
 from .summary import Summary
 
-__all__ = ["LmmFit", "GlmmFit", "OptimizerInfo", "Summary"]
+__all__ = ["GlmmFit", "LmmFit", "OptimizerInfo", "Summary"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..inference import tables
 from .batch import Bootstrap, bootstrap, random_keys
 from .influence import influence
 
-__all__ = ["Criteria", "MixedFit", "SINGULAR_TOL"]
+__all__ = ["SINGULAR_TOL", "Criteria", "MixedFit"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on the diagonal of theta
 
@@ -74,7 +75,9 @@ class MixedFit(Criteria):
             parts = [(t.codes, t.Z) for t in d.terms]
             X = d.X
         else:
-            from .predict import new_design_parts  # local: keeps the import graph simple
+            from .predict import (
+                new_design_parts,  # local: keeps the import graph simple
+            )
 
             X, parts = new_design_parts(d, newdata, include_re, allow_new_levels)
         return X @ beta + (self._random_part(parts) if include_re else 0.0)
@@ -102,6 +105,24 @@ class MixedFit(Criteria):
         estimates in the prior weights are exact (the optimum differentiated by the implicit function theorem);
         what is approximate is the first-order step from weight 1 to 0."""
         return influence(self, level)
+
+    # ---------------------------------------------------------------------------------------- inference
+    def coef_table(self, ddf: str | None = None, level: float = 0.95, vcov=None) -> pd.DataFrame:
+        """The fixed effects with ``estimate, se, df, statistic, p_value, lower, upper``. ``ddf``:
+        ``"satterthwaite"`` (LMM default, as lmerTest), ``"kenward-roger"`` (pbkrtest's adjusted standard errors
+        and degrees of freedom; REML fits), ``"residual"`` (``n - p``) or ``"asymptotic"`` (Wald z: GLMMs).
+        ``vcov="robust"``: cluster-robust CR2 standard errors (LMMs)."""
+        return tables.coef_table(self, ddf, level, vcov)
+
+    def anova(self, ddf: str | None = None, type: int | str = 3) -> pd.DataFrame:
+        """F tests of each fixed-effect term, as lmerTest's ``anova(m)``: ``sum_sq, mean_sq, num_df, den_df, F,
+        p_value``; ``type=3`` (marginal) or ``1`` (sequential)."""
+        return tables.anova_table(self, ddf, type)
+
+    def contrast(self, L, ddf: str | None = None) -> pd.DataFrame:
+        """Estimate, standard error and degrees of freedom of each row of ``L`` (one weight per fixed effect) as
+        a linear combination of the fixed effects (lmerTest's ``contest1D``)."""
+        return tables.contrasts(self, L, ddf)
 
     def __repr__(self) -> str:
         return str(self.summary())

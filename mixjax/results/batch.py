@@ -2,9 +2,9 @@
 bootstrap's replicates), both from an ``engines.batch.Batch``."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +17,7 @@ from ..optim.newton import Solution, projected_max
 from ..optim.status import CONVERGED
 from .status import describe
 
-__all__ = ["ManyFits", "Bootstrap", "bootstrap", "random_keys", "statistic_names", "statistics", "solution_of"]
+__all__ = ["Bootstrap", "ManyFits", "bootstrap", "random_keys", "solution_of", "statistic_names", "statistics"]
 
 
 
@@ -121,7 +121,7 @@ class ManyFits:
         return out
 
     @property
-    def fits(self) -> "_Fits":
+    def fits(self) -> _Fits:
         return _Fits(self)
 
     def __len__(self) -> int:

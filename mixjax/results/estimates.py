@@ -12,7 +12,7 @@ from ..objectives.lmm import LmmObjective
 from ..objectives.lmm_estimates import Estimates
 from ..objectives.lmm_estimates import estimates as device_estimates
 
-__all__ = ["Estimates", "estimates", "conditional_variances", "covariance_parts"]
+__all__ = ["Estimates", "conditional_variances", "covariance_parts", "estimates"]
 
 
 def estimates(obj: LmmObjective, design: Design, theta: np.ndarray) -> Estimates:

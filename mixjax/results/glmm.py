@@ -186,7 +186,9 @@ class GlmmFit(MixedFit):
             return 0.0 if self.design.offset is None else self.design.offset
         if not self.design.parsed.offsets:
             return 0.0
-        from ..design import _offsets  # the formula's offset(...) terms, evaluated on newdata
+        from ..design import (
+            _offsets,  # the formula's offset(...) terms, evaluated on newdata
+        )
 
         return _offsets(self.design.parsed, newdata, None)
 
@@ -254,7 +256,7 @@ class GlmmFit(MixedFit):
 
         return np.asarray(obj.data.weights), f, list(self.design.theta_names) + self._family_names
 
-    def refit(self, y) -> "GlmmFit":
+    def refit(self, y) -> GlmmFit:
         """The same model fitted to another response ``y`` (one value per row, on the scale ``simulate`` gives:
         binomial successes out of each row's trials, counts, ordinal codes 0..K-1), without rebuilding the
         design (lme4's ``refit``); the optimizer starts from this fit's estimates."""

@@ -13,6 +13,9 @@ import pandas as pd
 
 from ..design import Design
 from ..engines import lmm as engine
+from ..inference import robust
+from ..inference.kenward_roger import KenwardRoger, kenward_roger
+from ..inference.satterthwaite import Satterthwaite, satterthwaite
 from ..objectives.lmm import LmmObjective
 from ..objectives.lmm_estimates import estimates as device_estimates
 from ..optim import Solution
@@ -178,16 +181,40 @@ class LmmFit(MixedFit):
 
         return self.design.weights, f, list(obj.names) + ["sigma"]
 
-    def refit(self, y) -> "LmmFit":
+    def refit(self, y) -> LmmFit:
         """The same model fitted to another response ``y`` (one value per row of the fit), without rebuilding the
         design (lme4's ``refit``); the optimizer starts from this fit's theta."""
         y = response_vector(y, self.nobs)
         design, obj = self._with_response(y)
         return LmmFit(design, obj, engine.solve(obj, design, self.solution.x, True))
 
+    # ---------------------------------------------------------------------------------------- inference
+    @cached_property
+    def _satterthwaite(self) -> Satterthwaite:
+        return satterthwaite(self.objective, self.solution.x, self.sigma)
+
+    @cached_property
+    def _kenward_roger(self) -> KenwardRoger:
+        return kenward_roger(self.design, self._est.T, self.sigma)
+
+    def vcov_robust(self, type: str = "CR2", cluster: str | None = None) -> pd.DataFrame:
+        """Cluster-robust covariance of the fixed effects (clubSandwich's ``vcovCR``; Stata's ``vce(robust)`` is
+        CR1-like): ``type`` "CR2" (Bell-McCaffrey, default), "CR1", "CR0" (also "CR1p", "CR1S", "CR3");
+        ``cluster``: a grouping factor of the model, default the outermost one."""
+        return robust.vcov_robust(self, type, cluster)
+
+    def coef_test_robust(self, type: str = "CR2", cluster: str | None = None,
+                         test: str = "Satterthwaite") -> pd.DataFrame:
+        """t tests of the fixed effects with cluster-robust standard errors (clubSandwich's ``coef_test``):
+        ``estimate, se, df, statistic, p_value``; ``test`` "Satterthwaite" (default), "naive-t", "naive-tp" or
+        "z"."""
+        return robust.coef_test_robust(self, type, cluster, test)
+
     # ---------------------------------------------------------------------------------------- display
-    def summary(self) -> Summary:
-        return summarize(self)
+    def summary(self, ddf: str | None = None) -> Summary:
+        """lme4's summary with lmerTest's columns: degrees of freedom (``ddf``, Satterthwaite by default) and
+        ``Pr(>|t|)``."""
+        return summarize(self, ddf)
 
 
 def response_vector(y, n: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from .estimates import covariance_parts, estimates
 from .lmm import OptimizerInfo
 from .status import describe
 
-__all__ = ["NlmeFit", "from_lindstrom_bates", "from_laplace"]
+__all__ = ["NlmeFit", "from_laplace", "from_lindstrom_bates"]
 
 _METHODS = {"ML": "maximum likelihood (Lindstrom-Bates)", "REML": "REML (Lindstrom-Bates, nlme's convention)",
             "laplace": "maximum likelihood (Laplace approximation)"}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..inference.tables import check_ddf, format_p
 from .estimates import covariance_parts
 
 __all__ = ["Summary", "summarize", "summarize_glmm"]
@@ -68,6 +69,23 @@ def _fixed_table(est: pd.Series, se: pd.Series, z: bool = False) -> pd.DataFrame
     return table
 
 
+def _t_tests(fit, ddf) -> pd.DataFrame:
+    """lmerTest's coefficient table: Estimate, Std. Error, df, t value, Pr(>|t|)."""
+    t = fit.coef_table(ddf=ddf)
+    return pd.DataFrame({"Estimate": t["estimate"], "Std. Error": t["se"], "df": t["df"], "t value": t["statistic"],
+                         "Pr(>|t|)": t["p_value"]})
+
+
+def _format_fixed(fixed: pd.DataFrame) -> str:
+    """The fixed-effects table as R prints it: p-values as ``<2e-16`` or 3 significant digits."""
+    shown = fixed.astype(object)
+    for col in [c for c in fixed.columns if c.startswith("Pr(")]:
+        shown[col] = [format_p(p) for p in fixed[col]]
+    for col in [c for c in fixed.columns if not c.startswith("Pr(")]:
+        shown[col] = [f"{v:.4f}" if col != "df" else f"{v:.2f}" for v in fixed[col]]
+    return shown.to_string()
+
+
 def _residual_quantiles(fit) -> str:
     scaled = fit.residuals() * np.sqrt(fit.design.weights) / fit.sigma
     q = np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1.0])
@@ -76,7 +94,7 @@ def _residual_quantiles(fit) -> str:
     )
 
 
-def summarize(fit) -> Summary:
+def summarize(fit, ddf=None) -> Summary:
     d = fit.design
     method = "REML" if fit.reml else "maximum likelihood"
     lines = [f"Linear mixed model fit by {method} (mixjax)", f"Formula: {d.formula}", ""]
@@ -87,11 +105,14 @@ def summarize(fit) -> Summary:
     lines += ["", "Scaled residuals:", _residual_quantiles(fit), ""]
     header = "\n".join(lines)
     random = _random_table(d.terms, fit._est.T, fit.sigma, residual=True)
-    fixed = _fixed_table(fit.fixef, fit.fixef_se)
-    return _assemble(fit, header, random, fixed)
+    fixed = _t_tests(fit, ddf)
+    method = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's", "residual": "residual",
+              "asymptotic": "asymptotic (z)"}[check_ddf(fit, ddf)]
+    return _assemble(fit, header, random, fixed, title=f"Fixed effects (t tests use {method} degrees of freedom):")
 
 
-def _assemble(fit, header: str, random: pd.DataFrame, fixed: pd.DataFrame, extra: list[str] = ()) -> Summary:
+def _assemble(fit, header: str, random: pd.DataFrame, fixed: pd.DataFrame, extra: list[str] = (),
+              title: str = "Fixed effects:") -> Summary:
     d = fit.design
     groups = f"Number of obs: {fit.nobs}, groups:  " + ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     body = [
@@ -99,8 +120,8 @@ def _assemble(fit, header: str, random: pd.DataFrame, fixed: pd.DataFrame, extra
         random.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"),
         groups,
         "",
-        "Fixed effects:",
-        fixed.to_string(float_format=lambda v: f"{v:.4f}"),
+        title,
+        _format_fixed(fixed),
     ]
     corr = fit.vcov / np.outer(fit.fixef_se, fit.fixef_se)
     if len(fit.fixef) > 1:
