@@ -5,8 +5,9 @@ on the free ones the step minimizes the quadratic model ``g'd + d'Hd/2`` within 
 through the eigendecomposition of ``H``, so an indefinite Hessian is handled exactly; in the hard case both signs
 along the most negative curvature are tried) and is projected onto the bounds. ``update`` accepts the trial point
 when the actual decrease is a fair share of the predicted one, and grows or shrinks the radius with that ratio.
-Converged when the largest projected gradient is below ``gtol`` or the predicted decrease of a full Newton step is
-below ``ftol * (1 + |f|)``.
+Converged when the largest projected gradient is below ``gtol`` (and the free Hessian has no negative eigenvalue: a
+saddle such as a symmetric start is left along its negative curvature) or the predicted decrease of a full Newton
+step is below ``ftol * (1 + |f|)``.
 
 ``loop(value_grad_hess, ...)`` runs the whole optimization as one ``lax.while_loop`` for a traceable objective
 (one compiled call per fit); ``mixjax.optim.newton.minimize`` drives the same two steps from Python for any
@@ -101,7 +102,10 @@ def propose(s: State, lower, gtol, ftol) -> tuple[State, Trial]:
     first, second, min_eig, newton = _candidates(s.g, free, s.H, s.radius)
     projected = jnp.max(jnp.abs(jnp.where(free, s.g, 0.0)), initial=0.0)
     small = (min_eig > 0) & (-0.5 * jnp.where(free, s.g, 0.0) @ newton < ftol * (1.0 + jnp.abs(s.f)))
-    status = jnp.where(projected < gtol, Status.GRADIENT, jnp.where(small, Status.DECREASE, RUNNING)).astype(jnp.int32)
+    saddle = min_eig < -1e-6 * (1.0 + jnp.max(jnp.abs(s.H)))  # a stationary point that is not a minimum (a
+    # symmetric start such as a variance of 0): the step follows the negative curvature
+    status = jnp.where((projected < gtol) & ~saddle, Status.GRADIENT, jnp.where(small, Status.DECREASE, RUNNING))
+    status = status.astype(jnp.int32)
 
     def trial(d):
         x = jnp.maximum(s.x + d, lower)

@@ -16,7 +16,7 @@ from ..engines import lmm as engine
 from ..inference import robust
 from ..inference.kenward_roger import KenwardRoger, kenward_roger
 from ..inference.satterthwaite import Satterthwaite, satterthwaite
-from ..objectives.lmm import LmmObjective
+from ..objectives.lmm import LmmObjective, make_lmm
 from ..objectives.lmm_estimates import estimates as device_estimates
 from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
@@ -187,6 +187,14 @@ class LmmFit(MixedFit):
         y = response_vector(y, self.nobs)
         design, obj = self._with_response(y)
         return LmmFit(design, obj, engine.solve(obj, design, self.solution.x, True))
+
+    def refit_ml(self) -> "LmmFit":
+        """The same model fitted by maximum likelihood (lme4's ``refitML``), from this fit's theta; a fit by ML is
+        returned as it is."""
+        if not self.reml:
+            return self
+        obj = make_lmm(self.design, reml=False)
+        return LmmFit(self.design, obj, engine.solve(obj, self.design, self.solution.x, True))
 
     # ---------------------------------------------------------------------------------------- inference
     @cached_property
