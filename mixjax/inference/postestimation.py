@@ -10,6 +10,7 @@ the asymptotic covariance of the variance parameters; its confidence interval is
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["icc", "recovariance", "wcorrelation", "group_summary"]
+__all__ = ["group_summary", "icc", "recovariance", "wcorrelation"]
 
 # Variance of the latent residual whose distribution function is the inverse link: logistic, normal, extreme value.
 LATENT_RESIDUAL_VARIANCE = {"logit": math.pi**2 / 3, "probit": 1.0, "cloglog": math.pi**2 / 6}
@@ -31,7 +32,7 @@ def _is_glmm(fit) -> bool:
     from ..results.lmm import LmmFit
 
     if not isinstance(fit, (LmmFit, GlmmFit)):
-        raise ValueError(f"expected a fit from mixjax.lmm or mixjax.glmm, got {type(fit).__name__}.")
+        raise TypeError(f"expected a fit from mixjax.lmm or mixjax.glmm, got {type(fit).__name__}.")
     return isinstance(fit, GlmmFit)
 
 
@@ -58,7 +59,7 @@ def _nesting_chain(terms) -> list[int]:
     if len(set(factors)) < len(factors):
         raise ValueError(f"estat icc: more than one random intercept on one grouping factor ({', '.join(factors)}).")
     order = sorted(range(len(terms)), key=lambda i: terms[i].n_levels)
-    for outer, inner in zip(order, order[1:]):
+    for outer, inner in itertools.pairwise(order):
         a, b = terms[outer], terms[inner]
         if len(np.unique(np.stack([b.codes, a.codes]), axis=1).T) != len(np.unique(b.codes)):
             raise ValueError(
@@ -113,12 +114,14 @@ def _cumulative_icc(variances):
 
 
 def logit_interval(value: np.ndarray, se: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Stata's ``estat icc`` interval: ``invlogit(logit(icc) -/+ z se / (icc (1 - icc)))``."""
+    """Stata's ``estat icc`` interval: ``invlogit(logit(icc) -/+ z se / (icc (1 - icc)))``; NaN where the ICC is
+    0 (a variance at its bound)."""
     if not 0 < level < 1:
         raise ValueError(f"level must be a confidence level between 0 and 1 (e.g. 0.95), got {level!r}.")
-    half = stats.norm.ppf(0.5 + level / 2) * se / (value * (1 - value))
-    logit = np.log(value) - np.log1p(-value)
-    return 1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = stats.norm.ppf(0.5 + level / 2) * se / (value * (1 - value))
+        logit = np.log(value) - np.log1p(-value)
+        return 1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half)))
 
 
 def icc(fit, level: float = 0.95) -> pd.DataFrame:

@@ -1,10 +1,15 @@
 """What LMM and GLMM results share: sizes, random effects by level, their use in predictions, display."""
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
-from ..inference import tables
+from ..inference import postestimation, tables
+from ..inference.confint import confint
+from ..inference.profile import Profile
+from ..inference.profile import profile as likelihood_profile
 from .batch import Bootstrap, bootstrap, random_keys
 from .influence import influence
 
@@ -123,6 +128,44 @@ class MixedFit(Criteria):
         """Estimate, standard error and degrees of freedom of each row of ``L`` (one weight per fixed effect) as
         a linear combination of the fixed effects (lmerTest's ``contest1D``)."""
         return tables.contrasts(self, L, ddf)
+
+    def confint(self, method: str = "profile", level: float = 0.95, **options) -> pd.DataFrame:
+        """Confidence intervals (columns ``lower, upper``) for the fixed effects, then the random-effect SDs and
+        correlations and the residual SD, named as in ``bootstrap().samples``. ``method``: ``"profile"``
+        (likelihood profile, lme4's default; an LMM's ML profile, as lme4), ``"wald"`` (variance parameters on the
+        log-SD and Fisher-z scales, Stata's ``estat sd``) or ``"bootstrap"`` (options ``n``, ``seed``, ``type``,
+        ``progress``, or ``boot=`` an earlier bootstrap)."""
+        return confint(self, method, level, **options)
+
+    @cached_property
+    def _profile(self) -> Profile:
+        return likelihood_profile(self)
+
+    def profile(self) -> pd.DataFrame:
+        """The likelihood profile (lme4's ``profile(m)``): ``parameter, value, zeta``, the signed square root of
+        the deviance increase when the parameter is held at ``value`` and the others refitted; ``zeta = 0`` at the
+        estimate. An LMM is profiled on its ML deviance (refitted by ML if fitted by REML), as lme4 does."""
+        return self._profile.table.copy()
+
+    # ---------------------------------------------------------------------------------------- Stata's estat
+    def icc(self, level: float = 0.95) -> pd.DataFrame:
+        """Intraclass correlations at each level of nesting with SE and interval (Stata's ``estat icc``): random
+        intercepts; binomial and ordinal models on the latent scale."""
+        return postestimation.icc(self, level)
+
+    def recovariance(self) -> dict:
+        """Each random-effects term's covariance matrix (Stata's ``estat recovariance``): group -> DataFrame."""
+        return postestimation.recovariance(self)
+
+    def wcorrelation(self, group: str, level=None) -> dict:
+        """The model-implied correlations and SDs of the observations of one level of ``group`` (Stata's ``estat
+        wcorrelation``; LMMs): ``{"correlation": DataFrame, "sd": Series}``."""
+        return postestimation.wcorrelation(self, group, level)
+
+    def group_summary(self) -> pd.DataFrame:
+        """Per grouping factor: number of groups and the minimum, mean and maximum observations per group (Stata's
+        ``estat group``)."""
+        return postestimation.group_summary(self)
 
     def __repr__(self) -> str:
         return str(self.summary())

@@ -160,14 +160,13 @@ class Bootstrap:
         return self.samples.std(ddof=1).rename("se")
 
     def confint(self, level: float = 0.95, method: str = "percentile") -> pd.DataFrame:
-        """Intervals from the replicates, as R's ``boot.ci``: ``"percentile"`` (quantiles, type 7), ``"basic"``
-        (``2 t0 - q``) or ``"normal"`` (``t0 - bias -/+ z se``)."""
+        """Intervals from the replicates, as R's ``boot.ci`` (columns ``lower, upper``): ``"percentile"``
+        (quantiles, type 7), ``"basic"`` (``2 t0 - q``) or ``"normal"`` (``t0 - bias -/+ z se``)."""
         if method not in ("percentile", "basic", "normal"):
             raise ValueError(f"method must be 'percentile', 'basic' or 'normal', got {method!r}.")
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level!r}.")
         a = (1 - level) / 2
-        cols = [f"{100 * a:g} %", f"{100 * (1 - a):g} %"]
         lo, hi = self.samples.quantile(a), self.samples.quantile(1 - a)
         if method == "percentile":
             pair = (lo, hi)
@@ -176,7 +175,7 @@ class Bootstrap:
         else:
             center, half = 2 * self.t0 - self.samples.mean(), norm.ppf(1 - a) * self.samples.std(ddof=1)
             pair = (center - half, center + half)
-        return pd.DataFrame({cols[0]: pair[0], cols[1]: pair[1]})
+        return pd.DataFrame({"lower": pair[0], "upper": pair[1]})
 
     def __repr__(self) -> str:
         n, ok = len(self.samples), int(np.sum(self.converged))

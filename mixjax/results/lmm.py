@@ -188,7 +188,7 @@ class LmmFit(MixedFit):
         design, obj = self._with_response(y)
         return LmmFit(design, obj, engine.solve(obj, design, self.solution.x, True))
 
-    def refit_ml(self) -> "LmmFit":
+    def refit_ml(self) -> LmmFit:
         """The same model fitted by maximum likelihood (lme4's ``refitML``), from this fit's theta; a fit by ML is
         returned as it is."""
         if not self.reml:
