@@ -11,6 +11,7 @@ from .api import glmm, glmm_many, lmm, lmm_many, nlme
 from .design import Design, MixjaxWarning, ReTerm
 from .design import build as build_design
 from .formula import parse as parse_formula
+from .inference.emmeans import EMMeans, emmeans
 from .inference.lrt import anova
 from .objectives import GlmmObjective, LmmObjective, make_glmm, make_lmm
 from .optim import Solution, minimize
@@ -25,6 +26,8 @@ __all__ = [
     "glmm",
     "nlme",
     "anova",
+    "emmeans",
+    "EMMeans",
     "lmm_many",
     "glmm_many",
     "datasets",

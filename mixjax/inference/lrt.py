@@ -79,11 +79,11 @@ def anova(*fits, refit: bool = True, names=None) -> pd.DataFrame:
     names = [f"model{j + 1}" for j in range(len(fits))] if names is None else [str(n) for n in names]
     if len(names) != len(fits):
         raise ValueError(f"names has {len(names)} entries for {len(fits)} fits; give one name per fit.")
-    refitted = refit and any(getattr(f, "reml", False) for f in fits)
-    if not refit and any(getattr(f, "reml", False) for f in fits):
-        if len({frozenset(f.design.xnames) for f in fits}) > 1:
-            raise ValueError("REML fits with different fixed effects cannot be compared (their REML likelihoods "
-                             "use different data); use refit=True (ML) or fit them with reml=False.")
+    reml = any(getattr(f, "reml", False) for f in fits)
+    if not refit and reml and len({frozenset(f.design.xnames) for f in fits}) > 1:
+        raise ValueError("REML fits with different fixed effects cannot be compared (their REML likelihoods use "
+                         "different data); use refit=True (ML) or fit them with reml=False.")
+    refitted = refit and reml
     used = [f.refit_ml() if refitted else f for f in fits]
     order = sorted(range(len(fits)), key=lambda j: used[j].df)
     rows, prev = [], None

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from ..linalg.schur_logdet import schur_terms
 from ..objectives.glmm import deviance as glmm_deviance
@@ -73,8 +74,8 @@ def _vc_names(fit) -> tuple[list, list]:
     names, kinds = [], []
     for g, v1, v2 in zip(fit.varcorr.group, fit.varcorr.var1, fit.varcorr.var2):
         if g != "Residual":
-            names.append(f"{g}: sd({v1})" if v2 is None or v2 != v2 else f"{g}: cor({v1}, {v2})")
-            kinds.append("sd" if v2 is None or v2 != v2 else "cor")
+            names.append(f"{g}: sd({v1})" if pd.isna(v2) else f"{g}: cor({v1}, {v2})")
+            kinds.append("sd" if pd.isna(v2) else "cor")
     return names, kinds
 
 
@@ -143,7 +144,7 @@ def variance_deviance(fit) -> tuple[Callable, np.ndarray, list, list]:
             return deviance_sigma(_theta(natural_scale(u), sigma, ks), sigma, obj.data, obj.spec)
 
         return D, np.append(u_vc, np.log(fit.sigma)), names + ["Residual: sd"], kinds + ["sd"]
-    p, nt = fit.design.p, fit.design.n_theta
+    nt = fit.design.n_theta
 
     def D(u):
         return obj.fn(jnp.concatenate([_theta(natural_scale(u), 1.0, ks), u[nvc:]]), obj.data)
