@@ -9,6 +9,7 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
+from conftest import reference_fit
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
@@ -20,13 +21,12 @@ Z95 = norm.ppf(0.975)
 
 @pytest.fixture(scope="module")
 def fit():
-    return mixjax.lmm("Reaction ~ Days + (Days | Subject)", mixjax.datasets.load("sleepstudy"))
+    return reference_fit("inf_sleepstudy")[1]  # Reaction ~ Days + (Days | Subject), shared with other test files
 
 
 @pytest.fixture(scope="module")
 def gfit():
-    return mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", mixjax.datasets.load("cbpp"),
-                       family="binomial")
+    return reference_fit("extra_boot_cbpp")[1]  # the binomial cbpp GLMM
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,22 @@ def test_profile_level_and_one_sided():
 def test_profile_of_a_fit_calls_its_profile():
     fig = plot.profile(SimpleNamespace(profile=profile_frame))
     assert len(fig.axes) == 2
+
+
+def test_profile_of_a_real_fit_crosses_near_its_profile_intervals(fit):
+    """The plotted crossings (linear interpolation of the profile's grid) lie close to the exact interval ends."""
+    fig = plot.profile(fit)
+    ci = fit.confint()
+    assert [ax.get_title() for ax in fig.axes] == list(ci.index)
+    for ax, (name, row) in zip(fig.axes, ci.iterrows()):
+        np.testing.assert_allclose(vlines_at(ax, "crossing"), [row.lower, row.upper], atol=0.02 * (row.upper - row.lower))
+
+
+def test_emmeans_of_a_real_fit():
+    em = mixjax.emmeans(reference_fit("inf_machines")[1], "Machine")
+    ax = plot.emmeans(em).axes[0]
+    np.testing.assert_allclose(drawn(ax, "estimate")[0].get_xdata(), em.table.emmean)
+    np.testing.assert_allclose(bars(ax)[0], em.table.lower)
 
 
 def test_profile_bad_input():
