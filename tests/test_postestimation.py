@@ -165,9 +165,15 @@ def test_icc_interval_reproduces_statas_published_intervals():
         assert (float(lower), float(upper)) == pytest.approx(interval, rel=1e-4)
 
 
-def test_icc_refuses_random_slopes(fits):
-    with pytest.raises(ValueError, match=r"\(Intercept \+ Days \| Subject\) has random slopes"):
-        pe.icc(fits["slope"])
+def test_icc_with_random_slopes_is_at_covariates_zero(fits):
+    """Stata: for random-coefficient models the ICC conditional on the covariates being 0 (the intercept variance)."""
+    fit = fits["slope"]
+    vc = fit.varcorr
+    var0 = vc.vcov.iloc[0]  # Subject: var(Intercept)
+    assert pe.icc(fit).icc.iloc[0] == pytest.approx(var0 / (var0 + fit.sigma**2), rel=1e-10)
+    no_intercept = mixjax.lmm("Reaction ~ Days + (0 + Days | Subject)", mixjax.datasets.load("sleepstudy"))
+    with pytest.raises(ValueError, match=r"\(Days \| Subject\) has no random intercept"):
+        pe.icc(no_intercept)
 
 
 def test_icc_refuses_crossed_random_effects():

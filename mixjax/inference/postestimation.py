@@ -47,13 +47,13 @@ def _re_covariances(fit) -> list[np.ndarray]:
 
 
 def _nesting_chain(terms) -> list[int]:
-    """Positions of the random-intercept terms from the outermost level to the innermost; refuses slopes, two
-    terms on one factor and crossed factors, as Stata's ``estat icc`` does."""
-    for t in terms:
-        if t.cnames != ("Intercept",):
+    """Positions of the random-intercept terms from the outermost level to the innermost; refuses terms without an
+    intercept, two terms on one factor and crossed factors, as Stata's ``estat icc`` does."""
+    for t in terms:  # random slopes: the ICC at covariates 0, from the intercepts' variances (as Stata)
+        if t.cnames[0] != "Intercept":
             raise ValueError(
-                f"estat icc: the random-effects term ({' + '.join(t.cnames)} | {t.factor}) has random slopes; "
-                "intraclass correlations are computed for random-intercept models only."
+                f"estat icc: the random-effects term ({' + '.join(t.cnames)} | {t.factor}) has no random "
+                "intercept; intraclass correlations are built from each level's random-intercept variance."
             )
     factors = [t.factor for t in terms]
     if len(set(factors)) < len(factors):
@@ -127,8 +127,9 @@ def logit_interval(value: np.ndarray, se: np.ndarray, level: float) -> tuple[np.
 def icc(fit, level: float = 0.95) -> pd.DataFrame:
     """Stata's ``estat icc``: the intraclass correlation at each level of a nested random-intercept model
     (outermost first, labelled as Stata labels them, e.g. ``batch`` and ``cask|batch``), with its delta-method
-    standard error and the ``level`` confidence interval built on the logit scale. Refuses random slopes, crossed
-    random effects and GLMM families other than binomial and ordinal with a logit, probit or cloglog link."""
+    standard error and the ``level`` confidence interval built on the logit scale. With random slopes, the ICC at
+    covariates equal to 0 (the intercepts' variances, as Stata). Refuses terms without an intercept, crossed random
+    effects and GLMM families other than binomial and ordinal with a logit, probit or cloglog link."""
     terms = fit.design.terms
     chain = _nesting_chain(terms)
     x, cov, variances = _icc_parameters(fit, chain)
