@@ -109,3 +109,18 @@ def test_confint_bad_input(args, kwargs, match):
     _, fit = reference_fit("inf_sleepstudy")
     with pytest.raises(ValueError, match=match):
         fit.confint(*args, **kwargs)
+
+
+def test_nlme_has_wald_intervals_and_z_tests():
+    import mixjax
+
+    fit = mixjax.nlme("circumference ~ Asym/(1+exp((xmid-age)/scal))", mixjax.datasets.load("Orange"),
+                      fixed="Asym + xmid + scal ~ 1", random="Asym ~ 1 | Tree",
+                      start={"Asym": 170, "xmid": 700, "scal": 350})
+    ci, table = fit.confint(level=0.9), fit.coef_table(level=0.9)
+    assert np.allclose(ci.lower, fit.fixef - stats.norm.ppf(0.95) * fit.fixef_se)
+    assert np.allclose(table.lower, ci.lower) and np.all(np.isinf(table.df))
+    with pytest.raises(ValueError, match="Wald intervals: use method='wald'"):
+        fit.confint("profile")
+    with pytest.raises(ValueError, match="Wald z tests only"):
+        fit.coef_table(ddf="kenward-roger")

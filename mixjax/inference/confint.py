@@ -30,7 +30,7 @@ def wald(fit, level: float) -> pd.DataFrame:
     z = stats.norm.ppf((1 + level) / 2)
     est, se = fit.fixef, fit.fixef_se
     fixed = pd.DataFrame({"lower": est - z * se, "upper": est + z * se})
-    if not hasattr(fit, "varcorr"):  # an NLME fit: the fixed effects only
+    if not hasattr(fit, "_profile"):  # an NLME fit: the fixed effects only
         return fixed
     D, u, names, kinds = variance_deviance(fit)
     n = len(names)
@@ -51,7 +51,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, **options) -> pd.
     name = str(method).lower()
     if name not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(map(repr, METHODS))}.")
-    if name != "wald" and not hasattr(fit, "bootstrap"):
+    if name != "wald" and not hasattr(fit, "_profile"):
         raise ValueError(f"method={method!r} is available for LMM and GLMM fits; this {type(fit).__name__} has "
                          "Wald intervals: use method='wald'.")
     allowed = {"bootstrap": {"n", "seed", "type", "progress", "boot"}}.get(name, set())

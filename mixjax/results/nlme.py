@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ..engines.nlme import LindstromBates
+from ..inference import tables
+from ..inference.confint import confint
 from ..nonlinear.setup import NlmeProblem, depth
 from ..objectives.lmm import make_lmm
 from ..objectives.nlme import NlmeData, _f, host_factors, phi
@@ -188,6 +190,15 @@ class NlmeFit(Criteria):
             f"optimizer: {self.status}; {self.iterations} iterations",
         ]
         return "\n".join(lines)
+
+    def coef_table(self, ddf: str | None = None, level: float = 0.95) -> pd.DataFrame:
+        """The fixed effects with ``estimate, se, df, statistic, p_value, lower, upper``: Wald z tests
+        (``ddf="asymptotic"``, the only choice for nonlinear fits here; nlme's t-test df are not computed)."""
+        return tables.coef_table(self, ddf, level)
+
+    def confint(self, method: str = "wald", level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals of the fixed effects (columns ``lower, upper``)."""
+        return confint(self, method, level)
 
     def bootstrap(self, *args, **kwargs):
         raise NotImplementedError("the parametric bootstrap, simulate, refit and influence work for fits of "
