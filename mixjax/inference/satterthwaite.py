@@ -12,6 +12,8 @@ F statistic's denominator degrees of freedom are ``2 E / (E - q)`` with ``E = su
 """
 from __future__ import annotations
 
+import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -19,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
+from .._config import jit
 from ..objectives.lmm import deviance_sigma, factor
 
 __all__ = ["Satterthwaite", "contrast_df", "f_test", "satterthwaite"]
@@ -44,16 +47,21 @@ def _vcov(varpar, data, spec):
     return varpar[-1] ** 2 * Lx_inv.T @ Lx_inv
 
 
+@partial(jit, static_argnames="spec", classic_below=math.inf)
+def _derivatives(varpar, data, spec):
+    """The Hessian of the deviance in ``varpar``, the fixed effects' covariance and its Jacobian (one program)."""
+    H = jax.hessian(lambda v: deviance_sigma(v[:-1], v[-1], data, spec))(varpar)
+    return H, _vcov(varpar, data, spec), jax.jacfwd(_vcov)(varpar, data, spec)
+
+
 def satterthwaite(objective, theta, sigma: float) -> Satterthwaite:
     """The pieces of Satterthwaite's approximation for an LMM at its optimum (``theta``, ``sigma``)."""
-    data, spec = objective.data, objective.spec
-    varpar = jnp.append(jnp.asarray(theta, dtype=jnp.float64), sigma)
-    H = np.asarray(jax.hessian(lambda v: deviance_sigma(v[:-1], v[-1], data, spec))(varpar))
+    varpar = np.append(np.asarray(theta, dtype=np.float64), sigma)
+    H, C, J = jax.device_get(_derivatives(varpar, objective.data, spec=objective.spec))
     values, vectors = np.linalg.eigh((H + H.T) / 2)
     keep = values > EIGEN_TOL
     A = 2.0 * (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
-    C, J = _vcov(varpar, data, spec), jax.jacfwd(_vcov)(varpar, data, spec)
-    return Satterthwaite(np.asarray(C), np.moveaxis(np.asarray(J), -1, 0), A, values)
+    return Satterthwaite(C, np.moveaxis(J, -1, 0), A, values)
 
 
 def contrast_df(s: Satterthwaite, L: np.ndarray) -> np.ndarray:
