@@ -11,6 +11,7 @@ round. Where a profile does not reach the interval's level before an SD's bound 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -27,8 +28,8 @@ from .natural import Natural, natural
 __all__ = ["Profile", "intervals", "profile"]
 
 STEPS = np.array([-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0])  # Wald SEs from the optimum
-ROUNDS = 6  # at most, regula falsi rounds for the interval ends
-TOL = 1e-7  # on zeta
+ROUNDS = 6  # at most: rounds of regula falsi for the interval ends
+TOL = 1e-4  # on zeta: an end within 1e-4 Wald SEs
 MAX_ITER = 100
 
 
@@ -137,13 +138,48 @@ def _order(nat: Natural):
     return lambda col: col.map(rank) if col.name == "parameter" else col
 
 
+@dataclass
+class _End:
+    """One interval end being found: parameter ``j`` crosses ``target``; on the stepping scale, ``a`` and ``b``
+    bracket the crossing with residuals ``fa``, ``fb`` (``zeta - target``); ``best`` is the point with the smallest
+    true residual ``f_best``; ``kept``: the end replaced last (Illinois' bookkeeping)."""
+
+    name: str
+    side: str
+    j: int
+    kind: str
+    target: float
+    a: float
+    fa: float
+    b: float
+    fb: float
+    best: float = 0.0
+    f_best: float = np.inf
+    kept: str = ""
+
+    def update(self, s: float, f: float) -> None:
+        if abs(f) < abs(self.f_best):
+            self.best, self.f_best = s, f
+        if np.sign(f) == np.sign(self.fa):
+            self.a, self.fa = s, f
+            self.fb = self.fb / 2 if self.kept == "a" else self.fb  # Illinois: an end kept twice is halved
+            self.kept = "a"
+        else:
+            self.b, self.fb = s, f
+            self.fa = self.fa / 2 if self.kept == "b" else self.fa
+            self.kept = "b"
+
+    def guess(self) -> float:
+        return self.a - self.fa * (self.b - self.a) / (self.fb - self.fa)
+
+
 def intervals(prof: Profile, level: float) -> pd.DataFrame:
-    """Profile interval ends at ``level``: where ``zeta`` crosses ``-/+ z``, by regula falsi on the exact profile
-    (one batch of constrained refits per round for all ends together)."""
+    """Profile interval ends at ``level``: where ``zeta`` crosses ``-/+ z``, by the Illinois variant of regula falsi
+    on the exact profile (one batch of constrained refits per round for all ends together)."""
     nat, table = prof.natural, prof.table
     z = stats.norm.ppf((1 + level) / 2)
     d_min = float(nat.deviance(jnp.asarray(nat.phi)))
-    ends, brackets = {}, []
+    ends, open_ends = {}, []
     for name, rows in table.groupby("parameter", sort=False):
         j = nat.names.index(name)
         kind = nat.kinds[j]
@@ -158,26 +194,20 @@ def intervals(prof: Profile, level: float) -> pd.DataFrame:
             near = inside.iloc[0] if side == "lower" else inside.iloc[-1]
             beyond = pts[(pts.value < near.value) if side == "lower" else (pts.value > near.value)]
             out = beyond.iloc[-1] if side == "lower" else beyond.iloc[0]
-            a, b = _to_step(kind, near.value), _to_step(kind, out.value)
-            fa, fb = near.zeta - target, out.zeta - target
-            best = (a, fa) if abs(fa) < abs(fb) else (b, fb)
-            brackets.append([name, side, j, kind, target, a, fa, b, fb, *best])
+            end = _End(name, side, j, kind, target, _to_step(kind, near.value), near.zeta - target,
+                       _to_step(kind, out.value), out.zeta - target)
+            end.best, end.f_best = (end.a, end.fa) if abs(end.fa) < abs(end.fb) else (end.b, end.fb)
+            open_ends.append(end)
     for _ in range(ROUNDS):
-        if not brackets or max(abs(br[-1]) for br in brackets) < TOL:
+        if not open_ends or max(abs(e.f_best) for e in open_ends) < TOL:
             break
-        guesses = [a - fa * (b - a) / (fb - fa) for *_, a, fa, b, fb, _, _ in brackets]
-        vs = [_from_step(br[3], s) for br, s in zip(brackets, guesses)]
-        dev = prof.solve([br[2] for br in brackets], vs)[0]
-        for br, s, v, d in zip(brackets, guesses, vs, dev):
-            f = _zeta(nat, d_min, br[2], v, d) - br[4]
-            if abs(f) < abs(br[10]):
-                br[9], br[10] = s, f
-            if np.sign(f) == np.sign(br[6]):
-                br[5], br[6], br[8] = s, f, br[8] / 2  # Illinois: halve the stale end's value
-            else:
-                br[7], br[8], br[6] = s, f, br[6] / 2
-    for br in brackets:
-        ends[(br[0], br[1])] = _from_step(br[3], br[9])
+        steps = [e.guess() for e in open_ends]
+        values = [_from_step(e.kind, s) for e, s in zip(open_ends, steps)]
+        dev = prof.solve([e.j for e in open_ends], values)[0]
+        for e, s, v, d in zip(open_ends, steps, values, dev):
+            e.update(s, _zeta(nat, d_min, e.j, v, d) - e.target)
+    for e in open_ends:
+        ends[(e.name, e.side)] = _from_step(e.kind, e.best)
     names = [n for n in nat.names if (n, "lower") in ends]
     return pd.DataFrame({"lower": [ends[(n, "lower")] for n in names], "upper": [ends[(n, "upper")] for n in names]},
                         index=names)
