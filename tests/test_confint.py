@@ -111,16 +111,21 @@ def test_confint_bad_input(args, kwargs, match):
         fit.confint(*args, **kwargs)
 
 
-def test_nlme_has_wald_intervals_and_z_tests():
+def test_nlme_has_wald_intervals_and_nlme_t_tests():
     import mixjax
 
     fit = mixjax.nlme("circumference ~ Asym/(1+exp((xmid-age)/scal))", mixjax.datasets.load("Orange"),
                       fixed="Asym + xmid + scal ~ 1", random="Asym ~ 1 | Tree",
                       start={"Asym": 170, "xmid": 700, "scal": 350})
-    ci, table = fit.confint(level=0.9), fit.coef_table(level=0.9)
+    ci, z = fit.confint(level=0.9), fit.coef_table(ddf="asymptotic", level=0.9)
     assert np.allclose(ci.lower, fit.fixef - stats.norm.ppf(0.95) * fit.fixef_se)
-    assert np.allclose(table.lower, ci.lower) and np.all(np.isinf(table.df))
+    assert np.allclose(z.lower, ci.lower) and np.all(np.isinf(z.df))
+    t = fit.coef_table()  # nlme's summary: DF 28 for each (35 rows, 5 trees, 3 fixed effects)
+    assert np.all(t.df == 28) and np.allclose(t.p_value, 2 * stats.t.sf(np.abs(t.statistic), 28))
     with pytest.raises(ValueError, match="Wald intervals: use method='wald'"):
         fit.confint("profile")
-    with pytest.raises(ValueError, match="Wald z tests only"):
+    with pytest.raises(ValueError, match="use ddf='asymptotic' or ddf='nlme'"):
         fit.coef_table(ddf="kenward-roger")
+    _, lmm = reference_fit("inf_sleepstudy")
+    with pytest.raises(ValueError, match="defined for nonlinear fits"):
+        lmm.coef_table(ddf="nlme")

@@ -3,7 +3,8 @@
 
 - ``"satterthwaite"`` (LMM default, as lmerTest), ``"kenward-roger"`` (pbkrtest's adjusted covariance for the
   standard errors and its degrees of freedom; REML fits), ``"residual"`` (``n - p``), ``"asymptotic"`` (z and
-  chi-square/q; the only choice for GLMMs and NLMEs, as glmer's Wald z).
+  chi-square/q; GLMMs, as glmer's Wald z), ``"nlme"`` (NLME default: nlme's t tests, ``n - (groups at the
+  innermost level) - p + 1`` degrees of freedom, as its ``getFixDF`` gives for a linearized design).
 """
 from __future__ import annotations
 
@@ -19,21 +20,25 @@ from .contrasts import type1, type3
 
 __all__ = ["DDF", "anova_table", "check_ddf", "check_level", "coef_table", "contrasts", "format_p"]
 
-DDF = ("satterthwaite", "kenward-roger", "residual", "asymptotic")
+DDF = ("satterthwaite", "kenward-roger", "residual", "asymptotic", "nlme")
 
 
 def check_ddf(fit, ddf: str | None) -> str:
     """The method's name, checked against the fit (LMMs default to Satterthwaite, others to asymptotic)."""
     lmm = hasattr(fit, "reml") and hasattr(fit, "objective") and hasattr(fit.objective, "spec")
+    nlme = hasattr(fit, "problem")
     if ddf is None:
-        return "satterthwaite" if lmm else "asymptotic"
+        return "satterthwaite" if lmm else "nlme" if nlme else "asymptotic"
     name = str(ddf).lower().replace("_", "-").replace(" ", "-")
     name = {"kr": "kenward-roger", "kenward": "kenward-roger", "satterthwaite's": "satterthwaite"}.get(name, name)
     if name not in DDF:
         raise ValueError(f"unknown ddf {ddf!r}; choose one of {', '.join(map(repr, DDF))}.")
-    if not lmm and name != "asymptotic":
+    if name == "nlme" and not nlme:
+        raise ValueError("ddf='nlme' (nlme's t-test degrees of freedom) is defined for nonlinear fits.")
+    if not lmm and name not in ("asymptotic", "nlme"):
         raise ValueError(f"ddf={ddf!r} is defined for linear mixed models; this {type(fit).__name__} has Wald "
-                         "z tests only: use ddf='asymptotic'.")
+                         f"z tests{' and nlme t tests' if nlme else ' only'}: use ddf='asymptotic'"
+                         f"{' or ddf=' + repr('nlme') if nlme else ''}.")
     if name == "kenward-roger" and not fit.reml:
         raise ValueError("Kenward-Roger is defined for REML fits (pbkrtest refits by REML); refit with reml=True "
                          "or use ddf='satterthwaite'.")
@@ -52,6 +57,8 @@ def contrasts(fit, L, ddf: str | None = None) -> pd.DataFrame:
         df = kr.contrast_df(fit._kenward_roger, L)
     elif method == "residual":
         df = np.full(len(L), float(fit.nobs - len(beta)))
+    elif method == "nlme":  # nlme's getFixDF: every column of the linearized design varies within groups
+        df = np.full(len(L), float(fit.nobs - max(fit.ngroups.values()) - len(beta) + 1))
     else:
         df = np.full(len(L), np.inf)
     se = np.sqrt(np.einsum("mi,ij,mj->m", L, V, L))

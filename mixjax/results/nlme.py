@@ -192,8 +192,9 @@ class NlmeFit(Criteria):
         return "\n".join(lines)
 
     def coef_table(self, ddf: str | None = None, level: float = 0.95) -> pd.DataFrame:
-        """The fixed effects with ``estimate, se, df, statistic, p_value, lower, upper``: Wald z tests
-        (``ddf="asymptotic"``, the only choice for nonlinear fits here; nlme's t-test df are not computed)."""
+        """The fixed effects with ``estimate, se, df, statistic, p_value, lower, upper``: nlme's t tests
+        (``ddf="nlme"``, default: ``n - (groups at the innermost level) - p + 1`` df) or Wald z tests
+        (``ddf="asymptotic"``)."""
         return tables.coef_table(self, ddf, level)
 
     def confint(self, method: str = "wald", level: float = 0.95) -> pd.DataFrame:
