@@ -24,7 +24,8 @@ DDF = ("satterthwaite", "kenward-roger", "residual", "asymptotic", "nlme")
 
 
 def check_ddf(fit, ddf: str | None) -> str:
-    """The method's name, checked against the fit (LMMs default to Satterthwaite, others to asymptotic)."""
+    """The method's name, checked against the fit (defaults: Satterthwaite for LMMs, nlme's for NLMEs, asymptotic
+    for GLMMs)."""
     lmm = hasattr(fit, "reml") and hasattr(fit, "objective") and hasattr(fit.objective, "spec")
     nlme = hasattr(fit, "problem")
     if ddf is None:
@@ -36,9 +37,9 @@ def check_ddf(fit, ddf: str | None) -> str:
     if name == "nlme" and not nlme:
         raise ValueError("ddf='nlme' (nlme's t-test degrees of freedom) is defined for nonlinear fits.")
     if not lmm and name not in ("asymptotic", "nlme"):
-        raise ValueError(f"ddf={ddf!r} is defined for linear mixed models; this {type(fit).__name__} has Wald "
-                         f"z tests{' and nlme t tests' if nlme else ' only'}: use ddf='asymptotic'"
-                         f"{' or ddf=' + repr('nlme') if nlme else ''}.")
+        has = "Wald z tests and nlme t tests: use ddf='asymptotic' or ddf='nlme'" if nlme else \
+            "Wald z tests only: use ddf='asymptotic'"
+        raise ValueError(f"ddf={ddf!r} is defined for linear mixed models; this {type(fit).__name__} has {has}.")
     if name == "kenward-roger" and not fit.reml:
         raise ValueError("Kenward-Roger is defined for REML fits (pbkrtest refits by REML); refit with reml=True "
                          "or use ddf='satterthwaite'.")
