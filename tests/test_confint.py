@@ -122,6 +122,7 @@ def test_nlme_has_wald_intervals_and_nlme_t_tests():
     assert np.allclose(z.lower, ci.lower) and np.all(np.isinf(z.df))
     t = fit.coef_table()  # nlme's summary: DF 28 for each (35 rows, 5 trees, 3 fixed effects)
     assert np.all(t.df == 28) and np.allclose(t.p_value, 2 * stats.t.sf(np.abs(t.statistic), 28))
+    assert "DF" in fit.summary() and "p-value" in fit.summary()  # nlme's summary columns
     with pytest.raises(ValueError, match="Wald intervals: use method='wald'"):
         fit.confint("profile")
     with pytest.raises(ValueError, match="use ddf='asymptotic' or ddf='nlme'"):

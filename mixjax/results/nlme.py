@@ -169,7 +169,9 @@ class NlmeFit(Criteria):
         return self.y - self.predict(level=level)
 
     def summary(self) -> str:
-        table = pd.DataFrame({"Value": self.fixef, "Std.Error": self.fixef_se, "t-value": self.fixef / self.fixef_se})
+        t = self.coef_table()
+        table = pd.DataFrame({"Value": t.estimate, "Std.Error": t.se, "DF": t.df.astype(int), "t-value": t.statistic,
+                              "p-value": t.p_value})
         vc = self.varcorr
         re = pd.DataFrame({"Group": vc.group, "Name": vc.var1.fillna(""),
                            "StdDev/Corr": vc.sdcor.to_numpy(), "with": vc.var2.fillna("")})
