@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from .inference.tables import check_level
+
 try:
     from matplotlib.figure import Figure
 except ImportError as err:  # pragma: no cover - depends on the environment
@@ -32,9 +34,7 @@ def _require(obj, attributes: tuple, what: str) -> None:
 
 def _z(level: float) -> float:
     """The normal quantile of ``(1 + level) / 2``."""
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level!r}.")
-    return float(norm.ppf((1 + level) / 2))
+    return float(norm.ppf((1 + check_level(level)) / 2))
 
 
 def _pick(name, available, what: str) -> list:

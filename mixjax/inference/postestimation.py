@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .tables import check_level
+
 __all__ = ["group_summary", "icc", "recovariance", "wcorrelation"]
 
 # Variance of the latent residual whose distribution function is the inverse link: logistic, normal, extreme value.
@@ -116,8 +118,7 @@ def _cumulative_icc(variances):
 def logit_interval(value: np.ndarray, se: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Stata's ``estat icc`` interval: ``invlogit(logit(icc) -/+ z se / (icc (1 - icc)))``; NaN where the ICC is
     0 (a variance at its bound)."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be a confidence level between 0 and 1 (e.g. 0.95), got {level!r}.")
+    level = check_level(level)
     with np.errstate(divide="ignore", invalid="ignore"):
         half = stats.norm.ppf(0.5 + level / 2) * se / (value * (1 - value))
         logit = np.log(value) - np.log1p(-value)

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..engines.batch import MAX_ITER, Batch, sd_cor
+from ..inference.tables import check_level
 from ..optim.newton import Solution, projected_max
 from ..optim.status import CONVERGED
 from .status import describe
@@ -164,9 +165,7 @@ class Bootstrap:
         (quantiles, type 7), ``"basic"`` (``2 t0 - q``) or ``"normal"`` (``t0 - bias -/+ z se``)."""
         if method not in ("percentile", "basic", "normal"):
             raise ValueError(f"method must be 'percentile', 'basic' or 'normal', got {method!r}.")
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, got {level!r}.")
-        a = (1 - level) / 2
+        a = (1 - check_level(level)) / 2
         lo, hi = self.samples.quantile(a), self.samples.quantile(1 - a)
         if method == "percentile":
             pair = (lo, hi)
