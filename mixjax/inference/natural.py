@@ -70,7 +70,9 @@ class GlmmDeviance(NamedTuple):
         return glmm_deviance(psi, data, self.spec)
 
 
-def _vc_names(fit) -> tuple[list, list]:
+def variance_names(fit) -> tuple[list, list]:
+    """Names (``"{group}: sd({var})"``, ``"{group}: cor({var1}, {var2})"``) and kinds (``sd``, ``cor``) of the
+    random-effect SDs and correlations, in ``varcorr``'s order."""
     names, kinds = [], []
     for g, v1, v2 in zip(fit.varcorr.group, fit.varcorr.var1, fit.varcorr.var2):
         if g != "Residual":
@@ -105,7 +107,7 @@ def _vc_values(fit) -> np.ndarray:
 def natural(fit) -> Natural:
     """The natural parametrization of an LMM (refitted by ML if it was fitted by REML: lme4 profiles the ML
     deviance) or a GLMM."""
-    vc_names, vc_kinds = _vc_names(fit)
+    vc_names, vc_kinds = variance_names(fit)
     fixed, nvc = list(fit.fixef.index), len(vc_names)
     sd_lower = np.where(np.array(vc_kinds) == "sd", 0.0, -np.inf)
     if hasattr(fit, "refit_ml"):
@@ -127,7 +129,7 @@ def variance_deviance(fit) -> tuple[Callable, np.ndarray, list, list]:
     """The fit's own criterion (REML or ML; beta profiled out for an LMM) as a function of the variance
     parameters on the scale of Stata's ``estat sd`` (log SDs, Fisher-z correlations, log residual SD), with those
     parameters at the optimum, their names and kinds. GLMMs: the deviance in (those, beta, family parameters)."""
-    names, kinds = _vc_names(fit)
+    names, kinds = variance_names(fit)
     nvc = len(names)
     obj = fit.objective
     ks = obj.spec.ks

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..engines.batch import MAX_ITER, Batch, sd_cor
+from ..inference.natural import variance_names
 from ..inference.tables import check_level
 from ..optim.newton import Solution, projected_max
 from ..optim.status import CONVERGED
@@ -25,14 +26,9 @@ __all__ = ["Bootstrap", "ManyFits", "bootstrap", "random_keys", "solution_of", "
 def statistic_names(fit) -> list[str]:
     """Fixed effects, then each random-effect SD and correlation in ``varcorr``'s order (``"{group}: sd({var})"``,
     ``"{group}: cor({var1}, {var2})"``), ``"Residual: sd"`` (LMM), the family's parameters (GLMM), ``loglik``."""
-    vc = fit.varcorr
-    names = list(fit.fixef.index)
-    for g, v1, v2 in zip(vc.group, vc.var1, vc.var2):
-        if g == "Residual":
-            names.append("Residual: sd")
-        else:
-            names.append(f"{g}: sd({v1})" if pd.isna(v2) else f"{g}: cor({v1}, {v2})")
-    return names + list(getattr(fit, "_family_names", [])) + ["loglik"]
+    residual = ["Residual: sd"] if "Residual" in set(fit.varcorr.group) else []
+    return (list(fit.fixef.index) + variance_names(fit)[0] + residual + list(getattr(fit, "_family_names", []))
+            + ["loglik"])
 
 
 def statistics(batch: Batch, lmm: bool) -> np.ndarray:
