@@ -5,8 +5,9 @@ import dataclasses
 import warnings
 
 import numpy as np
+import pandas as pd
 
-from . import families
+from . import families, residual
 from .design import MixjaxWarning, build
 from .engines import glmm as glmm_engine
 from .engines import lmm as lmm_engine
@@ -20,6 +21,7 @@ from .responses import many_design
 from .results import GlmmFit, LmmFit
 from .results.batch import ManyFits, solution_of
 from .results.glmm import check_family_response
+from .results.lmm import fit_with_residuals
 from .results.nlme import NlmeFit, from_laplace, from_lindstrom_bates
 
 __all__ = ["lmm", "glmm", "nlme", "lmm_many", "glmm_many"]
@@ -59,7 +61,15 @@ def _warn(fit):
     return fit
 
 
-def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> LmmFit:
+def _residual_args(correlation, weights):
+    """nlme's ``weights=`` may be a variance function: (prior weights, variance function)."""
+    if isinstance(weights, residual.VARIANCE_TYPES):
+        return None, weights
+    return weights, None
+
+
+def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, correlation=None,
+        covariance: dict | None = None, fix: dict | None = None) -> LmmFit:
     """Fit a linear mixed model with lme4's formula syntax.
 
     ``formula``: e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``data``: a pandas DataFrame (never modified);
@@ -69,9 +79,29 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None) -> L
     dense part of the factorization is large (crossed factors with many levels), by L-BFGS-B on the exact
     gradient from moment-based start values (``mixjax.start``); its Hessian, from differences of the exact
     gradient, is then formed only when asked for (``fit.hessian``, ``fit.optimizer``).
+
+    Residual structures as nlme's: ``correlation=`` a correlation structure (``mixjax.corAR1(form="~ Days |
+    Subject")``, ``corCAR1``, ``corARMA``, ``corCompSymm``, ``corSymm``, ``corExp``) within groups (default: the
+    innermost grouping factor), ``weights=`` a variance function (``mixjax.varIdent(form="~ 1 | Sex")``,
+    ``varPower``, ``varExp``, ``varConstPower``, ``varFixed``, ``varComb``). Their parameters are estimated with
+    theta by the same Newton iterations (``fit.correlation``, ``fit.variance_function``).
+
+    Covariance structures of the random effects: glmmTMB's names around a term (``cs(0 + factor(age) | Subject)``,
+    ``ar1``, ``toep``, ``diag``, ``homdiag``, ``homcs``, ``us``) or ``covariance={"Subject": "exchangeable"}``
+    (also ``"identity"``, ``"independent"``, ``("fixed", M)``, ``("pattern", M)`` as Stata's, or a
+    ``mixjax.covariance`` structure). ``fix={theta name: value}`` holds parameters at values (relative to sigma,
+    as theta is), as glmmTMB's ``map``.
     """
-    design = build(formula, data, weights=weights)
+    prior, variance = _residual_args(correlation, weights)
+    extra = residual.form_columns(correlation, variance, data) if isinstance(data, pd.DataFrame) else ()
+    design = build(formula, data, weights=prior, extra_columns=extra, covariance=covariance)
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
+    if correlation is not None or variance is not None or fix:
+        free = None
+        if fix:
+            theta0 = _start(fix, design.theta_names, theta0, design.theta_lower, "theta (fix=)")
+            free = ~np.isin(design.theta_names, list(fix))
+        return _warn(fit_with_residuals(design, correlation, variance, reml, theta0, free))
     objective = make_lmm(design, reml=reml)
     fit = LmmFit(design, objective, lmm_engine.solve(objective, design, theta0, start is not None))
     return _warn(fit)
@@ -121,6 +151,7 @@ def _glmm_design(design, fam):
 
 
 def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
+         covariance: dict | None = None,
          start=None) -> GlmmFit:
     """Fit a generalized linear mixed model with lme4's formula syntax.
 
@@ -135,7 +166,7 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     """
     fam = families.get(family, link)
     nagq = _check_nagq(nagq, formula)
-    design = build(formula, data, weights=weights, offset=offset, glmm=True)
+    design = build(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance)
     k = design.terms[0].k
     if nagq ** k > MAX_QUADRATURE_NODES:
         raise ValueError(
@@ -224,6 +255,9 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
 
 
 def _warn_nlme(fit: NlmeFit) -> NlmeFit:
+    """As ``_warn``: a MixjaxWarning when the fit did not converge or is singular (``NlmeFit.singular``)."""
     if not fit.converged:
         warnings.warn(f"the fit did not converge: {fit.status}", MixjaxWarning, stacklevel=3)
+    if fit.singular:
+        warnings.warn("boundary (singular) fit: see fit.theta and fit.varcorr", MixjaxWarning, stacklevel=3)
     return fit

@@ -9,6 +9,7 @@ modified.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from .checks import (
     _resolve_offset,
     _resolve_weights,
 )
-from .covariance import Unstructured
+from .covariance import Covariance, Unstructured, structure
 from .formula import ParsedFormula, parse
 from .formula.bars import _top_level_split
 from .formula.matrix import PlainSpec, model_columns, plain_columns
@@ -39,7 +40,8 @@ __all__ = ["ReTerm", "Design", "build", "MixjaxWarning"]
 @dataclass(frozen=True, eq=False)
 class ReTerm:
     """One random-effects term. ``codes`` (n,) maps rows to levels 0..n_levels-1; ``Z`` (n, k) holds the term's
-    columns (``1`` for an intercept); covariance ``sigma^2 T T'`` with ``T`` from ``cov``."""
+    columns (``1`` for an intercept); covariance ``sigma^2 T T'`` with ``T`` from ``cov`` (a
+    ``mixjax.covariance`` structure; unstructured unless given)."""
 
     group: str
     factor: str
@@ -48,6 +50,7 @@ class ReTerm:
     Z: np.ndarray
     cnames: tuple[str, ...]
     spec: object = field(repr=False, default=None)
+    structure: Covariance | None = None
 
     @property
     def k(self) -> int:
@@ -58,8 +61,8 @@ class ReTerm:
         return len(self.levels)
 
     @property
-    def cov(self) -> Unstructured:
-        return Unstructured(self.k)
+    def cov(self) -> Covariance:
+        return Unstructured(self.k) if self.structure is None else self.structure
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,12 +262,32 @@ def _grouping(frame: pd.DataFrame, term_factors: tuple[str, ...], group: str) ->
     return codes.astype(np.int32), labels
 
 
-def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame) -> list[ReTerm]:
+def _structure(term, covariance: dict, k: int, label: str) -> Covariance | None:
+    """The term's covariance structure: ``covariance[group]`` (a name, a ``(name, M)`` pair or a structure), else
+    the one written around it in the formula; None: unstructured."""
+    given = covariance.get(term.group, term.structure)
+    name, matrix = given if isinstance(given, tuple) else (given, None)
+    if isinstance(name, str) and name.lower() in ("us", "unstructured") and matrix is None:
+        return None
+    try:
+        return structure(name, k, matrix)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"random-effects term {label}: {err}.") from None
+
+
+def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame, covariance: dict | None = None) -> list[ReTerm]:
     """One ReTerm per bar; ``(x || g)`` gives one per formula term of ``x``, as lme4's expandDoubleVerts:
     ``(1 | g) + (0 + x | g)`` (so a factor keeps all its levels, correlated, in one block)."""
-    terms = []
+    terms, covariance = [], covariance or {}
+    groups = {t.group for t in parsed.random}
+    for name in covariance:
+        if name not in groups:
+            raise ValueError(f"covariance= names the grouping factor {name!r}, which no random-effects term has; "
+                             f"the terms' groups are {', '.join(sorted(groups))}.")
     for term in parsed.random:
         label = f"({term.expr} {'||' if term.split else '|'} {term.group})"
+        if term.structure != "us":
+            label = term.structure + label
         try:
             pieces = [SimpleFormula([t]) for t in _formula(term.expr)] if term.split else [_formula(term.expr)]
             matrices = [model_columns(piece, frame) for piece in pieces]
@@ -277,7 +300,8 @@ def _random_terms(parsed: ParsedFormula, frame: pd.DataFrame) -> list[ReTerm]:
         codes, levels = _grouping(frame, term.factors, term.group)
         for Z, cnames, spec in matrices:
             _check_matrix_finite(Z, cnames, f"random-effects term {label}")
-            terms.append(ReTerm(term.group, term.group, codes, levels, Z, cnames, spec))
+            terms.append(ReTerm(term.group, term.group, codes, levels, Z, cnames, spec,
+                                _structure(term, covariance, Z.shape[1], label)))
     return terms
 
 
@@ -295,7 +319,7 @@ def _check_levels(terms: list[ReTerm], n_obs: int) -> None:
                 "random effect cannot be told apart from the residual (lme4: 'number of levels of each grouping "
                 "factor must be < number of observations'). Remove the term or use a coarser grouping."
             )
-        if term.n_levels * term.k >= n_obs:
+        if term.n_levels * term.k >= n_obs and term.structure is None:  # lme4's rule (glmmTMB's structures: none)
             raise ValueError(
                 f"random-effects term for {term.factor!r} with columns {', '.join(term.cnames)} has "
                 f"{term.n_levels} x {term.k} = {term.n_levels * term.k} random effects for {n_obs} observations: "
@@ -322,15 +346,18 @@ def _unique_group_names(terms: list[ReTerm]) -> list[ReTerm]:
         count = seen.get(term.group, 0)
         seen[term.group] = count + 1
         if count:
-            term = ReTerm(f"{term.group}.{count}", term.factor, term.codes, term.levels, term.Z, term.cnames, term.spec)
+            term = dataclasses.replace(term, group=f"{term.group}.{count}")
         out.append(term)
     return out
 
 
-def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False) -> Design:
+def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False,
+          extra_columns: tuple = (), covariance: dict | None = None, check_levels: bool = True) -> Design:
     """Validate the input and build the Design. See the module docstring. ``glmm``: the response may be a factor
     (codes), text, boolean or ``cbind(successes, failures)``, and offsets (``offset(...)`` terms, ``offset=``,
-    a column name or one number per row) are allowed."""
+    a column name or one number per row) are allowed. ``extra_columns``: other columns the model reads (residual
+    structures' forms), checked and kept in ``frame`` with the rows used. ``covariance``: grouping factor ->
+    covariance structure of its terms (a name such as ``"exchangeable"``, ``(name, M)`` or a structure)."""
     parsed = parse(formula)
     if not parsed.random:
         raise ValueError(
@@ -355,7 +382,7 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
     _check_columns(variables | groups, data, formula)
     w = _resolve_weights(weights, data)
     off = _resolve_offset(offset, data)
-    columns = sorted(variables | groups)
+    columns = sorted(variables | groups | set(extra_columns))
     _check_finite(data, sorted(variables))
     frame, w, off, n_missing = _drop_missing(data, columns, w, off)
     if len(frame) == 0:
@@ -366,8 +393,9 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
         )
     y, X, fixed_spec, xnames, levels = _fixed(parsed, frame, categorical)
     X, xnames, aliased = _drop_aliased(X, xnames)
-    terms = _random_terms(parsed, frame)
-    _check_levels(terms, len(frame))
+    terms = _random_terms(parsed, frame, covariance)
+    if check_levels:
+        _check_levels(terms, len(frame))
     terms = _unique_group_names(_lme4_order(terms))
     return Design(
         formula=formula,

@@ -128,5 +128,8 @@ def test_nlme_has_wald_intervals_and_nlme_t_tests():
     with pytest.raises(ValueError, match="use ddf='asymptotic' or ddf='nlme'"):
         fit.coef_table(ddf="kenward-roger")
     _, lmm = reference_fit("inf_sleepstudy")
-    with pytest.raises(ValueError, match="defined for nonlinear fits"):
-        lmm.coef_table(ddf="nlme")
+    # nlme's containment df for an LMM (nlme's lme(Reaction ~ Days, random = ~ Days | Subject): DF 161, 161)
+    assert list(lmm.coef_table(ddf="nlme")["df"]) == [161, 161]
+    _, crossed = reference_fit("inf_penicillin")
+    with pytest.raises(ValueError, match="nested grouping factors"):
+        crossed.coef_table(ddf="nlme")

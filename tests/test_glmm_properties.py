@@ -110,7 +110,7 @@ def test_one_point_quadrature_is_laplace(formula, dataset):
     psi = obj.start + 0.1
     laplace, (u1, _, F) = G._loglik_at_mode(psi, *G._mode(psi, *G._zeros(obj.spec), obj.data, obj.spec), obj.data, obj.spec)
     theta, beta, fam = G._unpack(psi, obj.spec)
-    A1 = obj.data.Z[0] @ _factors(theta, obj.spec.ks)[0]
+    A1 = obj.data.Z[0] @ _factors(theta, obj.spec.covs)[0]
     one_point = G._aghq(obj.data.X @ beta + obj.data.offset, A1, u1, F, fam, obj.data, obj.spec)
     assert float(one_point) == pytest.approx(float(laplace), rel=1e-13)
 

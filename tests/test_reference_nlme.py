@@ -82,14 +82,22 @@ def test_matches_nlme(rid):
 
 @pytest.mark.parametrize("rid", list(SELF_STARTING))
 def test_self_starting_models_need_no_start(rid):
-    """Written with SSlogis / SSasymp / SSfol and no start values, the fits land on the same optimum."""
+    """Written with SSlogis / SSasymp / SSfol and no start values, the fits land where nlme does from the same
+    (self-start) values (tests/reference/make_nlme_lb.R), and on the same Lindstrom-Bates fixed point as from the
+    reference's start values. nlme's own stopping point depends on the start (its PNLS stops at pnlsTol = 1e-3; the
+    two starts end up to 2.3e-3 apart in the log-likelihood here, Theoph); the fixed point does not."""
     ref, fit = fitted(rid)
     _, fixed, random, covariance = CASES[rid]
     auto = mixjax.nlme(SELF_STARTING[rid], mixjax.datasets.load(ref["dataset"]), fixed=fixed, random=random,
                        covariance=covariance)
     check_against(ref, auto)
-    assert auto.loglik == pytest.approx(fit.loglik, abs=1e-6)
-    assert np.allclose(auto.fixef, fit.fixef, rtol=1e-5)
+    nlme_same_start = load_reference("extra_nlme_lb")["self_start"][rid]
+    assert auto.loglik == pytest.approx(nlme_same_start["logLik"], abs=1e-5)
+    assert auto.iterations == nlme_same_start["numIter"]
+    assert np.allclose(auto.fixef, list(nlme_same_start["fixef"].values()), rtol=1e-5)
+    a, b = auto.fixed_point(), fit.fixed_point()
+    assert a.loglik == pytest.approx(b.loglik, abs=1e-6)
+    assert np.allclose(a.fixef, b.fixef, rtol=1e-5)
 
 
 def test_reml_matches_nlme():
@@ -104,7 +112,9 @@ def test_reml_matches_nlme():
     _, ml = fitted("nlme_orange")
     assert np.allclose(fit.fixef, ml.fixef, rtol=1e-10)
     assert fit.sigma == pytest.approx(ml.sigma * np.sqrt(35 / 32), rel=1e-8)  # n / (n - p)
-    assert "logRestrictedLik -119.757" in fit.summary()
+    lines = str(fit.summary()).splitlines()  # nlme's summary: REML log-likelihood, AIC, BIC with log(n - p)
+    assert "fit by REML" in lines[0] and lines[2].split() == ["AIC", "BIC", "logLik"]
+    assert lines[3].split() == ["249.5148", "256.8435", "-119.7574"]
 
 
 SOYBEAN_NAMES = {"Asym.(Intercept)": "Asym.Intercept", "Asym.Year1989": "Asym.Year[T.1989]",
@@ -172,8 +182,9 @@ def test_predictions_and_summary():
         fit.predict(pd.DataFrame({"age": [100.0], "Tree": ["9"]}))
     assert list(fit.ranef.columns) == ["Asym"] and len(fit.ranef) == 5
     assert abs(fit.ranef["Asym"].mean()) < 1.0
-    text = fit.summary()
-    assert "Lindstrom-Bates" in text and "Asym" in text and "logLik -131.58" in text
+    text = str(fit.summary())
+    assert "Lindstrom-Bates" in text and "Asym" in text
+    assert text.splitlines()[2].split() == ["AIC", "BIC", "logLik"] and text.splitlines()[3].split()[2] == "-131.5846"
 
 
 @pytest.mark.parametrize("text", ['y ~ __import__("os").system("ls")', "y ~ a.b", "y ~ x[0]", "y ~ foo(x)",

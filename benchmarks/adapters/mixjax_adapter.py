@@ -9,6 +9,7 @@ from benchmarks.harness import time_fits
 
 def run(case, repeats: int) -> dict:
     import jax
+
     import mixjax
 
     data = case.data()

@@ -2,6 +2,7 @@
 
 A term with ``k`` columns has covariance ``sigma^2 T T'`` where ``T`` is ``k x k`` lower triangular. ``theta`` holds
 the ``k (k + 1) / 2`` entries of ``T`` column by column (lme4's order); diagonal entries are bounded below by 0.
+``natural`` gives the SDs and correlations of ``T T'``.
 """
 from __future__ import annotations
 
@@ -63,3 +64,17 @@ class Unstructured:
             if out[diag] == 0.0 and grad_t[diag] > 0 and np.any(out[below] != 0.0):
                 out[below] = -out[below]
         return None if np.array_equal(out, theta_t) else out
+
+    def natural(self, theta_t, cnames: tuple[str, ...] | None = None) -> dict[str, float]:
+        """``sd_<c>`` per column, then ``rho_<c_i>.<c_j>`` (i > j, column by column as varcorr) of ``T T'``
+        (NaN where an SD is 0); ``<c>`` the column names, or positions 0, 1, ... when ``cnames`` is None."""
+        T = np.asarray(self.factor(np.asarray(theta_t, dtype=float)))
+        C = T @ T.T
+        sd = np.sqrt(np.diag(C))
+        cn = cnames or [str(i) for i in range(self.k)]
+        out = {f"sd_{c}": float(s) for c, s in zip(cn, sd)}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for j in range(self.k):
+                for i in range(j + 1, self.k):
+                    out[f"rho_{cn[i]}.{cn[j]}"] = float(C[i, j] / (sd[i] * sd[j]))
+        return out

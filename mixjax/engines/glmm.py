@@ -45,7 +45,7 @@ def fit_responses(psi0, radius0, Y, max_iter, lower, data, spec) -> Batch:
         cov = jnp.linalg.inv(jnp.where(both, 0.5 * state.H, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0)))
         cov = jnp.where(both, cov, jnp.nan)
         theta, beta, fam = _unpack(state.x, spec)
-        return Batch(state, beta, cov[nt : nt + p, nt : nt + p], jnp.asarray(1.0), tuple(_factors(theta, spec.ks)),
+        return Batch(state, beta, cov[nt : nt + p, nt : nt + p], jnp.asarray(1.0), tuple(_factors(theta, spec.covs)),
                      fam, -0.5 * state.f)
 
     return jax.vmap(one)(psi0, radius0, Y)

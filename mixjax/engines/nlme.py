@@ -1,8 +1,10 @@
-"""The NLME engine. Lindstrom-Bates iterations for nonlinear mixed models, as nlme runs them: alternate a penalized
-nonlinear least squares step for ``(beta, u)`` at fixed covariance, and an LME step (an LMM fitted by ML to the
-linearized model) for the covariance parameters, ``sigma`` and ``beta``, until neither moves. The log-likelihood
-reported is the LME step's at convergence (nlme's). ``laplace``: the Laplace approximation maximized from the
-Lindstrom-Bates fit by L-BFGS-B on its exact gradient (the Hessian from differences of it)."""
+"""The NLME engine. Lindstrom-Bates iterations for nonlinear mixed models, as nlme runs them: Gauss-Newton
+iterations of a penalized nonlinear least squares (PNLS) step for ``(beta, b)``, each at the relative covariance
+that maximizes the likelihood of the model linearized at the current point (the LME step), until nlme's PNLS
+criterion falls below ``pnlsTol``. The fit reported is nlme's: the PNLS estimates, and the covariance, ``sigma`` and
+log-likelihood of the LME fit of the last linearized model (``lindstrom_bates``; ``pnls_tol=0`` runs on to the
+fixed point of the iterations). ``laplace``: the Laplace approximation maximized from the Lindstrom-Bates fit by
+L-BFGS-B on its exact gradient (the Hessian from differences of it)."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -13,14 +15,19 @@ import numpy as np
 from ..covariance import Unstructured
 from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
-from ..objectives.lmm_estimates import estimates
-from ..objectives.nlme import NlmeData, NlmeSpec, host_factors, linearize, pnls
+from ..objectives.nlme import (
+    NlmeData,
+    NlmeSpec,
+    host_factors,
+    linearize,
+    pnls_iteration,
+)
 from ..objectives.nlme_laplace import make_laplace
 from ..optim.lbfgs import minimize_lbfgs
 from ..optim.newton import Solution
 from ..optim.reflect import minimize_reflecting
 
-__all__ = ["BlockDeviance", "LindstromBates", "block_index", "laplace", "linearized_design", "lindstrom_bates"]
+__all__ = ["BlockDeviance", "LindstromBates", "block_index", "laplace", "lindstrom_bates", "linearized_design"]
 
 
 class BlockDeviance(NamedTuple):
@@ -65,8 +72,9 @@ def block_index(spec: NlmeSpec) -> np.ndarray:
 
 
 class LindstromBates(NamedTuple):
-    """The converged state: ``beta``, ``bs`` (per term (levels, k)), the last linearized ``design``, its deviance
-    ``objective`` (``BlockDeviance``) and ``solution`` (the blocks' theta), the number of outer ``iterations`` and ``status``."""
+    """Where the iterations stopped: the PNLS's ``beta`` and ``bs`` (per term (levels, k)), the model linearized
+    there (``design``), its deviance ``objective`` (``BlockDeviance``) and the LME step's ``solution`` on it (the
+    blocks' theta), the number of outer ``iterations`` (nlme's ``numIter``) and ``status``."""
 
     beta: np.ndarray
     bs: list
@@ -101,42 +109,99 @@ LME_MAX_ITER = 20  # Newton iterations per LME step: far from the optimum (a poo
 # pull the covariance towards a degenerate boundary far away (ChickWeight, unstructured); nlme, too, limits its
 # early LME steps. Near convergence each LME step starts next to its optimum and needs a few.
 
+PNLS_TOL = 1e-3  # nlme's nlmeControl() defaults: pnlsTol, pnlsMaxIter, tolerance, maxIter
+PNLS_MAX_ITER = 7
+TOLERANCE = 1e-5
+MAX_ITER = 50
+
+
+def _relative_change(new, old, tol: float) -> float:
+    """nlme's convergence measure: ``max |old - new| / |new|`` (``|new|`` replaced by 1 where below ``tol``)."""
+    new, old = np.asarray(new, dtype=float), np.asarray(old, dtype=float)
+    return float(np.max(np.abs(old - new) / np.where(np.abs(new) < tol, 1.0, np.abs(new)), initial=0.0))
+
 
 def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups: tuple, levels: tuple, *,
-                    max_iter: int = 100, tol: float = 1e-8) -> LindstromBates:
-    theta = np.concatenate([Unstructured(len(block)).start() for term in spec.terms for block in term.blocks])
+                    bs0=None, theta0=None, pnls_tol: float = PNLS_TOL, pnls_max_iter: int = PNLS_MAX_ITER,
+                    tolerance: float = TOLERANCE, max_iter: int = MAX_ITER) -> LindstromBates:
+    """nlme's Lindstrom-Bates iterations (``nlme.formula`` and its C routine ``fit_nlme``), from ``beta0`` (and
+    ``bs0``, default 0; ``theta0``, default the identity) with nlme's controls.
+
+    Each Gauss-Newton iteration of the PNLS step starts with an LME step: the linearized model at the current
+    ``(beta, b)`` is fitted by ML for the relative covariance. nlme re-estimates it there too, inside every PNLS
+    iteration (``nlme_increment``: 20 EM iterations, then up to 20 quasi-Newton ones), and its LME step at the
+    start of each outer iteration is the same fit; mixjax maximizes exactly where nlme stops its EM and quasi-Newton
+    iterations near the maximum (Indometh: 5e-5 apart in the log-likelihood).
+    Then nlme's criterion (``pnls_iteration``): below ``pnls_tol`` the iterations stop where they are and the fit is
+    reported there: fixed and random effects of the PNLS, the covariance, ``sigma`` and the log-likelihood of the
+    LME fit of the linearized model at that point. Otherwise a halved Gauss-Newton step; after ``pnls_max_iter``
+    steps an outer iteration ends, and nlme's test ``max |relative change| <= tolerance`` of the fixed effects and
+    covariance parameters over it stops them too.
+
+    What nlme reports is thus not a fixed point of the Lindstrom-Bates iterations: the PNLS stops as soon as its
+    criterion is below 1e-3, short of the penalized least squares minimum, and the point where it stops depends on the
+    path from the start values (the log-likelihood by a few 1e-3). ``pnls_tol=0`` iterates to the fixed point itself
+    (``(beta, b)`` the PNLS minimum at the covariance that maximizes the likelihood of the model linearized there):
+    the limit of nlme's fits as ``pnlsTol`` goes to 0. ``iterations`` counts outer iterations as nlme's ``numIter``."""
+    theta = (np.concatenate([Unstructured(len(block)).start() for term in spec.terms for block in term.blocks])
+             if theta0 is None else np.asarray(theta0, dtype=float))
     beta = np.asarray(beta0, dtype=float)
-    us = [np.zeros((term.n_levels, len(term.params))) for term in spec.terms]
+    bs = ([np.zeros((term.n_levels, len(term.params))) for term in spec.terms] if bs0 is None
+          else [np.asarray(b, dtype=float) for b in bs0])
     index = block_index(spec)
     blocks = tuple(_Block(Unstructured(len(block))) for term in spec.terms for block in term.blocks)
-    status, solution = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence", None
+    status = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence"
+    design = objective = solution = None
+    it, done = 0, False
     for it in range(1, max_iter + 1):
-        beta_old, theta_old = beta, theta
-        beta, us, _ = pnls(beta, us, theta, data, spec)
-        beta, us = np.asarray(beta), [np.asarray(u) for u in us]
-        bs = [u @ T.T for u, T in zip(us, host_factors(theta, spec))]
-        f, J = (np.asarray(a) for a in linearize(beta, bs, data, spec))
-        design = linearized_design(data, f, J, beta, bs, names, groups, levels, spec)
-        objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
-        try:
-            solution = minimize_reflecting(
-                lambda x: objective.minimize(x, max_iter=LME_MAX_ITER),
-                np.maximum(theta, objective.lower), blocks,
-            )
-        except ValueError:  # the LME step's deviance is not finite: the linearization broke down
-            status = f"stopped: the linearized model of iteration {it} is not finite (check the start values)"
+        beta_start, theta_start, factor, moved = beta, theta, 1.0, False
+        for _ in range(pnls_max_iter):
+            f, J = (np.asarray(a) for a in linearize(beta, bs, data, spec))
+            if not (np.all(np.isfinite(f)) and np.all(np.isfinite(J))):
+                status = f"stopped: the linearized model of iteration {it} is not finite (check the start values)"
+                return LindstromBates(beta, bs, design, objective, solution, it, status)
+            design = linearized_design(data, f, J, beta, bs, names, groups, levels, spec)
+            objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
+            try:
+                solution = minimize_reflecting(
+                    lambda x, objective=objective: objective.minimize(x, max_iter=LME_MAX_ITER),
+                    np.maximum(theta, objective.lower), blocks,
+                )
+            except ValueError:  # the LME step's deviance is not finite: the linearization broke down
+                status = f"stopped: the linearized model of iteration {it} is not finite (check the start values)"
+                return LindstromBates(beta, bs, design, objective, solution, it, status)
+            if not np.isfinite(solution.fun):
+                status = "stopped: the linearized model is not finite (check the start values)"
+                return LindstromBates(beta, bs, design, objective, solution, it, status)
+            theta_old, theta = theta, solution.x
+            Ts = host_factors(theta, spec)
+            us = [np.linalg.lstsq(T, b.T, rcond=None)[0].T for b, T in zip(bs, Ts)]
+            step = pnls_iteration(beta, us, theta, factor, pnls_tol, data, spec)
+            new_beta, new_us, factor, crit, t = jax.device_get(step)
+            if t == 0.0:  # nothing moved: nlme's criterion is met, or no step decreases the PNLS objective
+                settled = crit < pnls_tol or np.max(np.abs(theta - theta_old), initial=0.0) <= 1e-8 * (
+                    1.0 + np.max(np.abs(theta), initial=0.0))
+                if settled and solution.converged:
+                    done, status = True, ("converged: PNLS criterion below pnlsTol" if crit < pnls_tol else
+                                          "converged: fixed effects, random effects and covariance stopped moving")
+                    break
+                continue  # the LME step goes on from where it stopped
+            beta, moved = np.asarray(new_beta), True
+            bs = [u @ T.T for u, T in zip(new_us, Ts)]
+        if done:
+            it += moved  # nlme would run one more outer iteration, whose PNLS step does not move
             break
-        theta = solution.x
-        est = jax.device_get(estimates(objective.full(theta), objective.objective.data, objective.objective.spec))
-        beta, bs = np.asarray(est.beta), [np.asarray(b) for b in est.b]
-        us = [np.linalg.lstsq(T, b.T, rcond=None)[0].T for b, T in zip(bs, host_factors(theta, spec))]
-        if not np.all(np.isfinite(beta)) or not np.isfinite(solution.fun):
-            status = "stopped: the linearized model is not finite (check the start values)"
-            break
-        if (np.max(np.abs(beta - beta_old) / (1.0 + np.abs(beta))) < tol
-                and np.max(np.abs(theta - theta_old), initial=0.0) < 10 * tol and solution.converged):
-            status = "converged: fixed effects and covariance parameters stopped moving"
-            break
+        if (_relative_change(beta, beta_start, tolerance) <= tolerance
+                and _relative_change(theta, theta_start, tolerance) <= tolerance and solution.converged):
+            # nlme's rule at the end of an outer iteration; the fit is reported at the model linearized here
+            f, J = (np.asarray(a) for a in linearize(beta, bs, data, spec))
+            design = linearized_design(data, f, J, beta, bs, names, groups, levels, spec)
+            objective = BlockDeviance(make_lmm(design, reml=False), index, blocks)
+            solution = objective.minimize(theta, max_iter=LME_MAX_ITER)
+            if solution.converged and np.isfinite(solution.fun):
+                theta = solution.x
+                status = "converged: fixed effects and covariance parameters stopped moving (nlme's tolerance)"
+                break
     return LindstromBates(beta, bs, design, objective, solution, it, status)
 
 

@@ -8,9 +8,12 @@ The rules are lme4's ``findbars`` / ``expandSlash`` / ``expandDoubleVerts``:
   in one correlated block, as lme4's ``expandDoubleVerts`` does);
 * ``(x | a/b)``: nesting, ``(x | a) + (x | b:a)``; ``a/b/c`` adds ``c:b:a`` (listed innermost first,
   ``c:b:a, b:a, a``, as lme4's ``findbars`` lists them: the order decides ties when terms are sorted by levels);
-* ``(x | a:b)``: one level per observed combination of ``a`` and ``b``.
+* ``(x | a:b)``: one level per observed combination of ``a`` and ``b``;
+* glmmTMB's covariance structures written around a term: ``cs(0 + factor(age) | Subject)``, ``us``, ``diag``,
+  ``homdiag``, ``homcs``, ``ar1``, ``toep`` (``RandomTerm.structure``; default ``us``, unstructured).
 
-``^`` inside ``I(...)`` is R's power and becomes Python's ``**`` (``I(age^2)``).
+``^`` inside ``I(...)`` is R's power and becomes Python's ``**`` (``I(age^2)``); R's ``factor(x)`` and
+``as.factor(x)`` become formulaic's ``C(x)`` (columns named ``C(x)[T.level]``).
 
 Group names are normalized (``a : b`` -> ``a:b``; backticks dropped: ``(1 | `my group`)`` -> ``my group``).
 """
@@ -30,6 +33,7 @@ class RandomTerm(NamedTuple):
     expr: str
     group: str
     split: bool = False
+    structure: str = "us"
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -46,6 +50,9 @@ class ParsedFormula(NamedTuple):
     random: tuple[RandomTerm, ...]
     offsets: tuple[str, ...] = ()
 
+
+STRUCTURES = ("us", "diag", "homdiag", "cs", "homcs", "ar1", "toep")
+_WRAPPER = re.compile(r"(?:^|(?<=[\s+(]))(" + "|".join(STRUCTURES) + r")\s*$")
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$|^`[^`]+`$")
 
@@ -84,8 +91,9 @@ def _strip_parens(text: str) -> str:
     return text
 
 
-def _bar_groups(rhs: str) -> tuple[str, list[tuple[str, str]]]:
-    """Remove top-level ``( ... | ... )`` groups from ``rhs``; return the rest and the removed contents."""
+def _bar_groups(rhs: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """Remove top-level ``( ... | ... )`` groups from ``rhs``, with a structure name written before one
+    (``cs(...)``); return the rest and the removed (contents, text, structure)."""
     kept, bars, depth, i, start = [], [], 0, 0, None
     while i < len(rhs):
         ch = rhs[i]
@@ -100,7 +108,12 @@ def _bar_groups(rhs: str) -> tuple[str, list[tuple[str, str]]]:
             if depth == 0:
                 inner = _strip_parens(rhs[start + 1 : i])
                 if len(_top_level_split(inner, "|")) > 1:
-                    bars.append((inner, rhs[start : i + 1]))
+                    before = "".join(kept)
+                    wrapper = _WRAPPER.search(before)
+                    if wrapper:
+                        kept = [before[: wrapper.start(1)]]
+                    name = wrapper.group(1) if wrapper else "us"
+                    bars.append((inner, (name if wrapper else "") + rhs[start : i + 1], name))
                     kept.append("\0")
                 else:
                     kept.append(rhs[start : i + 1])
@@ -168,11 +181,19 @@ def _python_powers(text: str) -> str:
     return "".join(out) + text[i:]
 
 
+_FACTOR = re.compile(r"(?<![A-Za-z0-9_.])(?:as\.)?factor\(")
+
+
+def _r_factors(text: str) -> str:
+    """R's ``factor(x)`` / ``as.factor(x)``: formulaic's ``C(x)``."""
+    return _FACTOR.sub("C(", text)
+
+
 def parse(formula: str) -> ParsedFormula:
     """Parse an lme4 formula string. Raises ``ValueError`` naming the malformed piece."""
     if not isinstance(formula, str):
         raise ValueError(f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}.")
-    sides = _top_level_split(_python_powers(formula), "~")
+    sides = _top_level_split(_r_factors(_python_powers(formula)), "~")
     if len(sides) != 2 or not sides[0].strip():
         raise ValueError(f"formula {formula!r} needs one '~' with the response on its left, as in 'y ~ x + (1 | g)'.")
     response, rhs = sides[0].strip(), sides[1].strip()
@@ -185,8 +206,11 @@ def parse(formula: str) -> ParsedFormula:
             "parentheses, as in y ~ x + (1 | g)."
         )
     terms: list[RandomTerm] = []
-    for inner, original in bars:
+    for inner, original, structure in bars:
         double = len(_top_level_split(inner, "||")) == 2
+        if double and structure != "us":
+            raise ValueError(f"malformed random-effects term {original!r}: a covariance structure takes one bar, "
+                             f"as in {structure}(x | group); (x || group) is already diagonal.")
         pieces = _top_level_split(inner, "||") if double else _top_level_split(inner, "|")
         if len(pieces) != 2:
             raise ValueError(
@@ -210,6 +234,6 @@ def parse(formula: str) -> ParsedFormula:
                 "(1 | group) with a column of the data."
             )
         for name in _expand_group(group, original):
-            terms.append(RandomTerm(expr, name, double))
+            terms.append(RandomTerm(expr, name, double, structure))
     fixed, offsets = _clean_fixed(rest)
     return ParsedFormula(response, f"{response} ~ {fixed}", tuple(terms), offsets)

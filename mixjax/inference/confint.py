@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .natural import variance_deviance
+from .natural import plain, variance_deviance
 from .profile import intervals
 from .tables import check_level
 
@@ -30,7 +30,7 @@ def wald(fit, level: float) -> pd.DataFrame:
     z = stats.norm.ppf((1 + level) / 2)
     est, se = fit.fixef, fit.fixef_se
     fixed = pd.DataFrame({"lower": est - z * se, "upper": est + z * se})
-    if not hasattr(fit, "_profile"):  # an NLME fit: the fixed effects only
+    if not hasattr(fit, "_profile") or not plain(fit):  # NLME fits, structured covariances: the fixed effects
         return fixed
     D, u, names, kinds = variance_deviance(fit)
     n = len(names)

@@ -54,6 +54,27 @@ def _nested(small, big) -> str | None:
             return f"its random effects {sorted(cols - r1.get(factor, set()))} for {factor!r} are not in the larger model"
     if getattr(small, "family", None) is not None and str(small.family) != str(big.family):
         return f"its family {small.family} differs from {big.family}"
+    return _residuals_nested(small, big)
+
+
+def _structures(fit) -> tuple[set, set]:
+    """(correlation, variance functions) of a fit's residual structures, as comparable (class, form) pairs."""
+    r = getattr(fit, "residual", None)
+    if r is None:
+        return set(), set()
+    cor = set() if r.correlation is None else {(type(r.correlation).__name__, r.correlation.form)}
+    parts = () if r.variance is None else getattr(r.variance, "parts", (r.variance,))
+    return cor, {(type(f).__name__, f.form) for f in parts}
+
+
+def _residuals_nested(small, big) -> str | None:
+    """A residual structure of the smaller model must be one of the larger's (a structure the larger adds is
+    nested: at phi = 0 or ratios of 1 it is the independent, homoscedastic residual)."""
+    (c0, v0), (c1, v1) = _structures(small), _structures(big)
+    if not c0 <= c1:
+        return f"its residual correlation {sorted(c0)} is not the larger model's ({sorted(c1) or 'none'})"
+    if not v0 <= v1:
+        return f"its variance function(s) {sorted(v0 - v1)} are not in the larger model"
     return None
 
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from ..covariance import Unstructured
 from ..linalg.schur_logdet import schur_terms
 from ..objectives.glmm import deviance as glmm_deviance
 from ..objectives.lmm import _system, deviance_sigma
@@ -104,9 +105,22 @@ def _vc_values(fit) -> np.ndarray:
     return vc.sdcor[vc.group != "Residual"].to_numpy(dtype=float)
 
 
+def plain(fit) -> bool:
+    """Whether the fit is in lme4's parametrization: unstructured covariances, independent residuals."""
+    return getattr(fit, "residual", None) is None and all(isinstance(t.cov, Unstructured) for t in fit.design.terms)
+
+
+def check_unstructured(fit, what: str) -> None:
+    if not plain(fit):
+        raise ValueError(f"{what} is available for unstructured random-effect covariances and independent residuals; "
+                         "this fit has a covariance structure or a residual structure. Use confint(method='wald') "
+                         "for the fixed effects, or compare fits with mixjax.anova.")
+
+
 def natural(fit) -> Natural:
     """The natural parametrization of an LMM (refitted by ML if it was fitted by REML: lme4 profiles the ML
     deviance) or a GLMM."""
+    check_unstructured(fit, "profiling")
     vc_names, vc_kinds = variance_names(fit)
     fixed, nvc = list(fit.fixef.index), len(vc_names)
     sd_lower = np.where(np.array(vc_kinds) == "sd", 0.0, -np.inf)
@@ -129,6 +143,7 @@ def variance_deviance(fit) -> tuple[Callable, np.ndarray, list, list]:
     """The fit's own criterion (REML or ML; beta profiled out for an LMM) as a function of the variance
     parameters on the scale of Stata's ``estat sd`` (log SDs, Fisher-z correlations, log residual SD), with those
     parameters at the optimum, their names and kinds. GLMMs: the deviance in (those, beta, family parameters)."""
+    check_unstructured(fit, "Wald intervals of the variance parameters")
     names, kinds = variance_names(fit)
     nvc = len(names)
     obj = fit.objective

@@ -17,6 +17,7 @@ from scipy import stats
 from . import kenward_roger as kr
 from . import satterthwaite as satt
 from .contrasts import type1, type3
+from .nlme_df import fixed_df, nested_levels
 
 __all__ = ["DDF", "anova_table", "check_ddf", "check_level", "coef_table", "contrasts", "format_p"]
 
@@ -28,14 +29,19 @@ def check_ddf(fit, ddf: str | None) -> str:
     for GLMMs)."""
     lmm = hasattr(fit, "reml") and hasattr(fit, "objective") and hasattr(fit.objective, "spec")
     nlme = hasattr(fit, "problem")
+    structured = getattr(fit, "residual", None) is not None
     if ddf is None:
-        return "satterthwaite" if lmm else "nlme" if nlme else "asymptotic"
+        return "nlme" if nlme or structured or getattr(fit, "nlme_style", False) else \
+            "satterthwaite" if lmm else "asymptotic"
     name = str(ddf).lower().replace("_", "-").replace(" ", "-")
     name = {"kr": "kenward-roger", "kenward": "kenward-roger", "satterthwaite's": "satterthwaite"}.get(name, name)
     if name not in DDF:
         raise ValueError(f"unknown ddf {ddf!r}; choose one of {', '.join(map(repr, DDF))}.")
-    if name == "nlme" and not nlme:
-        raise ValueError("ddf='nlme' (nlme's t-test degrees of freedom) is defined for nonlinear fits.")
+    if name == "nlme" and not (nlme or lmm):
+        raise ValueError("ddf='nlme' (nlme's t-test degrees of freedom) is defined for linear and nonlinear fits.")
+    if structured and name in ("satterthwaite", "kenward-roger"):
+        raise ValueError(f"ddf={ddf!r} is not available with residual correlation structures or variance functions "
+                         "(lmerTest and pbkrtest have none); use ddf='nlme' (nlme's, the default) or 'residual'.")
     if not lmm and name not in ("asymptotic", "nlme"):
         has = "Wald z tests and nlme t tests: use ddf='asymptotic' or ddf='nlme'" if nlme else \
             "Wald z tests only: use ddf='asymptotic'"
@@ -50,6 +56,7 @@ def contrasts(fit, L, ddf: str | None = None) -> pd.DataFrame:
     """Estimate, SE and degrees of freedom of each row of ``L`` (m, p) as a single contrast."""
     L = np.atleast_2d(np.asarray(L, dtype=float))
     method = check_ddf(fit, ddf)
+    lmm_fit = hasattr(fit, "reml") and not hasattr(fit, "problem")
     beta = fit.fixef.to_numpy()
     V = fit._kenward_roger.vcov_adjusted if method == "kenward-roger" else fit.vcov.to_numpy()
     if method == "satterthwaite":
@@ -58,6 +65,9 @@ def contrasts(fit, L, ddf: str | None = None) -> pd.DataFrame:
         df = kr.contrast_df(fit._kenward_roger, L)
     elif method == "residual":
         df = np.full(len(L), float(fit.nobs - len(beta)))
+    elif method == "nlme" and lmm_fit:  # nlme's getFixDF per column; a contrast takes its columns' smallest
+        per_column = fixed_df(fit.design.X, nested_levels(fit))
+        df = np.array([per_column[row != 0].min() if np.any(row != 0) else np.nan for row in L])
     elif method == "nlme":  # nlme's getFixDF: every column of the linearized design varies within groups
         df = np.full(len(L), float(fit.nobs - max(fit.ngroups.values()) - len(beta) + 1))
     else:
@@ -120,6 +130,8 @@ def anova_table(fit, ddf: str | None = None, type: int | str = 3) -> pd.DataFram
             q = int(np.linalg.matrix_rank(L))
             F = F_ss = float(beta @ L.T @ np.linalg.solve(L @ fit.vcov.to_numpy() @ L.T, L @ beta) / q)
             den = float(fit.nobs - len(beta)) if method == "residual" else np.inf
+            if method == "nlme" and hasattr(fit, "reml"):  # nlme's anova: the smallest df of the term's columns
+                den = float(fixed_df(fit.design.X, nested_levels(fit))[np.any(L != 0, axis=0)].min())
         p = stats.chi2.sf(F * q, q) if np.isinf(den) else stats.f.sf(F, q, den)
         rows[term] = (F_ss * q * sigma2, F_ss * sigma2, q, den, F, p)
     return pd.DataFrame.from_dict(rows, orient="index",

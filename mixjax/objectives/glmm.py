@@ -41,10 +41,11 @@ MAX_DENSE_COUPLING = 50_000_000  # entries of the dense (levels of term 1) x (ot
 
 
 class GlmmSpec(NamedTuple):
-    """Static structure: the family, columns ``ks`` and ``levels`` per term, ``p``, family parameters, ``nagq``."""
+    """Static structure: the family, covariance structures ``covs`` and ``levels`` per term, ``p``, family
+    parameters, ``nagq``."""
 
     family: Family
-    ks: tuple
+    covs: tuple
     levels: tuple
     p: int
     n_family: int
@@ -52,8 +53,12 @@ class GlmmSpec(NamedTuple):
     hessian_by_columns: bool = False
 
     @property
+    def ks(self) -> tuple:
+        return tuple(c.k for c in self.covs)
+
+    @property
     def n_theta(self) -> int:
-        return sum(k * (k + 1) // 2 for k in self.ks)
+        return sum(c.n_theta for c in self.covs)
 
     @property
     def qr(self) -> int:
@@ -98,7 +103,7 @@ def _unpack(psi, spec: GlmmSpec):
 def _linear_parts(psi, data: GlmmData, spec: GlmmSpec):
     """Per term ``Z_t T_t`` (rows of ``Z Lambda``), the fixed part ``X beta + offset`` and the family parameters."""
     theta, beta, fam = _unpack(psi, spec)
-    return [Z @ T for Z, T in zip(data.Z, _factors(theta, spec.ks))], data.X @ beta + data.offset, fam
+    return [Z @ T for Z, T in zip(data.Z, _factors(theta, spec.covs))], data.X @ beta + data.offset, fam
 
 
 def _rest(ur, spec: GlmmSpec):
@@ -409,7 +414,7 @@ def glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response,
 def make_glmm(design, family: Family, resp: Response, nagq: int = 1) -> GlmmObjective:
     """Build the objective. ``resp`` is ``family.response(...)`` of the design's response."""
     terms = design.terms
-    spec = GlmmSpec(family, tuple(t.k for t in terms), tuple(t.n_levels for t in terms), design.p,
+    spec = GlmmSpec(family, tuple(t.cov for t in terms), tuple(t.n_levels for t in terms), design.p,
                     len(family.param_names(resp)), int(nagq), design.n_obs > HESSIAN_BY_COLUMNS_ROWS)
     if spec.levels[0] * spec.ks[0] * spec.qr > MAX_DENSE_COUPLING:
         raise ValueError(

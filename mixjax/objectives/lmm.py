@@ -30,7 +30,6 @@ import numpy as np
 
 from .._config import jit
 from .._exported import DiskCached
-from ..covariance import Unstructured
 from ..design import Design
 from ..linalg.crossprod import CrossProducts, Rows, crossproducts, device_crossproducts, response_blocks, rest_layout
 from ..linalg.crossprod import rows as design_rows
@@ -48,9 +47,10 @@ _jit = partial(jit, static_argnames="spec", classic_below=math.inf)
 
 
 class LmmSpec(NamedTuple):
-    """Static structure: ``ks`` columns per term, ``layout`` (offset, levels, k) of the rest terms, sizes."""
+    """Static structure: ``covs`` the covariance structure per term, ``layout`` (offset, levels, k) of the rest
+    terms, sizes."""
 
-    ks: tuple
+    covs: tuple
     layout: tuple
     nr: int
     qr: int
@@ -58,8 +58,12 @@ class LmmSpec(NamedTuple):
     reml: bool
 
     @property
+    def ks(self) -> tuple:
+        return tuple(c.k for c in self.covs)
+
+    @property
     def n_theta(self) -> int:
-        return sum(Unstructured(k).n_theta for k in self.ks)
+        return sum(c.n_theta for c in self.covs)
 
 
 class LmmData(NamedTuple):
@@ -87,10 +91,10 @@ class Factor(NamedTuple):
     L: jax.Array
 
 
-def _factors(theta, ks):
+def _factors(theta, covs):
+    """Each term's ``T`` from its slice of theta (``covs``: the terms' covariance structures)."""
     out, start = [], 0
-    for k in ks:
-        cov = Unstructured(k)
+    for cov in covs:
         out.append(cov.factor(theta[start : start + cov.n_theta]))
         start += cov.n_theta
     return out
@@ -110,7 +114,7 @@ def _scale_rest(G, Tr, layout):
 def _system(theta, data: LmmData, spec: LmmSpec):
     """Per-level Cholesky factors ``Ld`` of block 1 and the rest's Schur complement ``S``, of which only the
     lower triangle is meaningful (``S`` is symmetric; the upper triangle may hold zeros)."""
-    T1, *Tr = _factors(theta, spec.ks)
+    T1, *Tr = _factors(theta, spec.covs)
     k1 = spec.ks[0]
     D = jnp.einsum("ji,gjk,kl->gil", T1, data.D0, T1) + jnp.eye(k1)
     Ld = cholesky_small(D)
@@ -199,7 +203,7 @@ def value_grad(theta, data: LmmData, spec: LmmSpec):
 
 @_jit
 def factor(theta, data: LmmData, spec: LmmSpec) -> Factor:
-    T1, *Tr = _factors(theta, spec.ks)
+    T1, *Tr = _factors(theta, spec.covs)
     Ld, S = _system(theta, data, spec)
     S = jnp.tril(S) + jnp.tril(S, -1).T  # symmetric, so that the factor's derivative is right (only the lower
     # triangle of ``S`` is meaningful)
@@ -306,7 +310,7 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
     cp = crossproducts(design) if cp is None else cp
     layout = tuple(rest_layout(design))
     spec = LmmSpec(
-        ks=tuple(t.k for t in design.terms),
+        covs=tuple(t.cov for t in design.terms),
         layout=layout,
         nr=cp.A_low.shape[0],
         qr=sum(lt * kt for _, lt, kt in layout),

@@ -7,8 +7,10 @@ several) that includes ``p``, the effect of the row's level ``b_t[g_t(i), p]``. 
 sigma^2 T_t T_t'`` (``T_t`` block diagonal, one block per covariance block, lme4's theta inside each block).
 
 * PNLS at fixed ``T``: minimize ``|y - f(beta, T u)|^2 + sum_t |u_t|^2`` over ``(beta, u)`` by Gauss-Newton in
-  one compiled ``lax.while_loop``, with each row's derivatives from one ``jax.vjp`` and the normal equations
-  solved blockwise (per level of the first, largest term; the fixed effects and the other terms dense).
+  one compiled ``lax.while_loop`` (``pnls``), or one Gauss-Newton iteration with nlme's convergence criterion and
+  step halving (``pnls_iteration``, the engine's default), with each row's derivatives from one ``jax.vjp`` and the
+  normal equations solved blockwise (per level of the first, largest term; the fixed effects and the other terms
+  dense).
 * Linearization at ``(beta, b)``: ``J = df/dphi`` (n, P); the LMM has fixed-effects columns ``J[:, p] X_p``,
   random-effects columns ``J[:, t's parameters]`` per term, and pseudo-response ``w = y - f + X beta + sum Z b``.
 
@@ -17,8 +19,9 @@ static argument, so refits of the same model shape reuse one compilation.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +31,8 @@ from .._config import jit
 from ..covariance import Unstructured
 from ..linalg.blocked import block_factor, block_solve
 
-__all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi", "pnls", "relative_factors"]
+__all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi", "pnls", "pnls_iteration",
+           "relative_factors"]
 
 
 class TermSpec(NamedTuple):
@@ -148,7 +152,8 @@ def _dense_term(A, codes, n_levels):
 
 
 def _pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
-    """Gauss-Newton step ``(d_beta, d_us)`` for the PNLS objective and its current value. The normal equations have
+    """Gauss-Newton step ``(d_beta, d_us)`` for the PNLS objective, its current value and its minimum on the
+    linearized model (``value - g'd`` with ``g`` the right-hand side of the normal equations). The normal equations have
     the random effects' block structure (``linalg.blocked``: per-level blocks for the first term's ``u``, dense for
     ``beta`` and the other terms), so the cost is linear in the number of levels of the first term."""
     Ts = relative_factors(theta, spec)
@@ -163,13 +168,14 @@ def _pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
     H11 = level_sum(A[0][:, :, None] * A[0][:, None, :]) + jnp.eye(A[0].shape[1])
     F = block_factor(H11, level_sum(A[0][:, :, None] * D[:, None, :]), D.T @ D + jnp.diag(penalty))
     rest = jnp.concatenate([jnp.zeros(len(spec.owner))] + [u.ravel() for u in us[1:]])
-    d_u1, d_rest = block_solve(F, level_sum(A[0] * r[:, None]) - us[0], D.T @ r - rest)
+    g1, g2 = level_sum(A[0] * r[:, None]) - us[0], D.T @ r - rest
+    d_u1, d_rest = block_solve(F, g1, g2)
     d_us, off = [d_u1], len(spec.owner)
     for u in us[1:]:
         d_us.append(d_rest[off : off + u.size].reshape(u.shape))
         off += u.size
     ss = r @ r + sum(jnp.sum(u**2) for u in us)
-    return d_rest[: len(spec.owner)], d_us, ss
+    return d_rest[: len(spec.owner)], d_us, ss, ss - jnp.sum(d_u1 * g1) - d_rest @ g2
 
 
 def _biggest(arrays):
@@ -184,7 +190,7 @@ def pnls(beta, us, theta, data: NlmeData, spec: NlmeSpec, max_iter: int = 100):
 
     def body(state):
         beta, us, it, _ = state
-        d_beta, d_us, ss = _pnls_step(beta, us, theta, data, spec)
+        d_beta, d_us, ss, _ = _pnls_step(beta, us, theta, data, spec)
 
         def worse(t):
             moved = _pnls_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec)
@@ -197,3 +203,30 @@ def pnls(beta, us, theta, data: NlmeData, spec: NlmeSpec, max_iter: int = 100):
 
     beta, us, it, _ = jax.lax.while_loop(lambda s: s[3] & (s[2] < max_iter), body, (beta, us, 0, True))
     return beta, us, it
+
+
+@partial(jit, static_argnames="spec")
+def pnls_iteration(beta, us, theta, factor, tol, data: NlmeData, spec: NlmeSpec):
+    """One iteration of nlme's PNLS (``nlme_iterate`` in nlme's C code) at fixed ``theta``: the Gauss-Newton increment
+    and nlme's convergence criterion, the relative offset ``sqrt(nrdof (S - S_lin) / (n_par S_lin))`` (``S`` the
+    penalized sum of squares, ``S_lin`` its minimum on the linearized model, ``n_par`` the fixed and random
+    coefficients, ``nrdof = n - n_par``). Below ``tol`` nothing moves; else the step, from ``factor`` of the full
+    increment, is halved until ``S`` decreases (down to 1e-10), and the next iteration starts from twice the accepted
+    fraction (at most 1), as nlme. Returns ``(beta, us, factor, criterion, step)``: ``step`` the accepted fraction,
+    0 where nothing moved (the criterion is below ``tol``, or no step decreases ``S``, or the step would move nothing
+    by more than 1e-10, relative)."""
+    d_beta, d_us, ss, s_lin = _pnls_step(beta, us, theta, data, spec)
+    n_par = len(spec.owner) + sum(u.size for u in us)
+    nrdof = data.y.shape[0] - n_par
+    crit = jnp.sqrt(nrdof * jnp.maximum(ss - s_lin, 0.0) / (n_par * s_lin))
+    search = (crit >= tol) & jnp.isfinite(ss) & jnp.isfinite(crit)
+
+    def worse(t):
+        moved = _pnls_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec)
+        return search & ~(moved < ss) & (t >= 1e-10)  # a non-finite objective is worse too
+
+    t = jax.lax.while_loop(worse, lambda t: 0.5 * t, jnp.asarray(factor, dtype=beta.dtype))
+    t = jnp.where(search & (t >= 1e-10), t, 0.0)  # the loop ends above 1e-10 only where S decreased
+    t = jnp.where(t * _biggest([d_beta, *d_us]) >= 1e-10 * (1.0 + _biggest([beta, *us])), t, 0.0)  # or negligible
+    factor = jnp.where(t > 0, jnp.minimum(1.0, 2.0 * t), factor)
+    return beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], factor, crit, t

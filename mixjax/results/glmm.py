@@ -57,7 +57,7 @@ class GlmmFit(MixedFit):
 
     @cached_property
     def _T(self) -> tuple:
-        return tuple(np.asarray(T) for T in _factors(self._parts[0], self.objective.spec.ks))
+        return tuple(np.asarray(T) for T in _factors(self._parts[0], self.objective.spec.covs))
 
     @property
     def theta(self) -> pd.Series:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..design import Design
 from ..engines import lmm as engine
+from ..engines import residual as residual_engine
 from ..inference import robust
 from ..inference.kenward_roger import KenwardRoger, kenward_roger
 from ..inference.satterthwaite import Satterthwaite, satterthwaite
@@ -47,6 +48,7 @@ class LmmFit(MixedFit):
     design: Design
     objective: LmmObjective
     solution: Solution
+    residual: object = None  # ``engines.residual.ResidualFit`` of a fit with residual structures
 
     # ---------------------------------------------------------------------------------------- parameters
     @cached_property
@@ -110,7 +112,67 @@ class LmmFit(MixedFit):
 
     @property
     def df(self) -> int:
-        return self.design.p + self.design.n_theta + 1
+        if self.residual is None:
+            return self.design.p + self.design.n_theta + 1
+        return self.design.p + int(self.residual.objective.free.sum()) + 1  # held parameters do not count
+
+    # ---------------------------------------------------------------------------------------- residual structures
+    def _structure(self, which: str) -> dict:
+        if self.residual is None:
+            return {}
+        bound, rho = self.residual.objective.spec.bound, self.residual.rho
+        if which == "correlation":
+            cor = bound.correlation
+            return {} if cor is None else {"class": type(cor).__name__, **cor.natural(rho[: bound.n_corr], bound.m)}
+        out, start = {}, bound.n_corr
+        for f, strata in bound.variances:
+            k = f.n_params(len(strata))
+            out.update({"class" if not out else f"class.{type(f).__name__}": type(f).__name__,
+                        **f.natural(rho[start : start + k], strata)})
+            start += k
+        return out
+
+    def marginal_covariance(self, level=None) -> pd.DataFrame:
+        """The model's covariance of the response over the rows of one level of the first grouping factor (default:
+        its first level), ``Z G Z' + sigma^2 Lambda`` (nlme's ``getVarCov(type = "marginal")``), rows labelled by
+        their position in the fit's data."""
+        t1 = self.design.terms[0]
+        level = t1.levels[0] if level is None else str(level)
+        if level not in t1.levels:
+            raise ValueError(f"{level!r} is not a level of {t1.factor!r}; its levels are {', '.join(t1.levels[:10])}...")
+        rows = np.flatnonzero(t1.codes == t1.levels.index(level))
+        V = np.zeros((len(rows), len(rows)))
+        for term, T in zip(self.design.terms, self._est.T):
+            Z = term.Z[rows]
+            same = term.codes[rows][:, None] == term.codes[rows][None, :]
+            V += same * (Z @ np.asarray(T) @ np.asarray(T).T @ Z.T)
+        V = self.sigma**2 * (V + self._residual_covariance(rows))
+        return pd.DataFrame(V, index=rows, columns=rows)
+
+    def _residual_covariance(self, rows: np.ndarray) -> np.ndarray:
+        """``Lambda`` (residual covariance over sigma^2) over ``rows``, from the whitening: ``(W' W)^{-1}`` with ``W``
+        the whitened unit columns."""
+        if self.residual is None:
+            return np.diag(1.0 / self.design.weights[rows])
+        from ..residual import whiten
+
+        o = self.residual.objective
+        E = np.zeros((self.nobs, len(rows)))
+        E[rows, np.arange(len(rows))] = np.sqrt(self.design.weights[rows])
+        W, _ = whiten(self.residual.rho, E, o.data.arrays, o.spec.bound)
+        return np.linalg.inv(np.asarray(W).T @ np.asarray(W))
+
+    @property
+    def correlation(self) -> dict:
+        """The residual correlation structure's class and parameters on their natural scale (nlme's ``coef(cs,
+        unconstrained = FALSE)``: ``Phi``, ``Rho``, ``range`` ...); empty without one."""
+        return self._structure("correlation")
+
+    @property
+    def variance_function(self) -> dict:
+        """The variance function's class and parameters (nlme's ``coef(vf, unconstrained = FALSE)``: SD ratios
+        per level for ``varIdent``, ``power``, ``expon``, ``const``); empty without one."""
+        return self._structure("variance")
 
     # ---------------------------------------------------------------------------------------- convergence
     @cached_property
@@ -137,6 +199,7 @@ class LmmFit(MixedFit):
     def condvar(self) -> dict:
         """Conditional covariance of the random effects given the data and the estimates (lme4's ``condVar``):
         group -> array (n_levels, k, k)."""
+        self._no_residual_structure("condvar (conditional variances of the random effects)")
         return {t.group: v for t, v in zip(self.design.terms, conditional_variances(self.design, self._est))}
 
     # ---------------------------------------------------------------------------------------- predictions
@@ -156,11 +219,18 @@ class LmmFit(MixedFit):
         return self._linear_predictor(newdata, include_re, allow_new_levels, self._est.beta)
 
     # ---------------------------------------------------------------------------------------- batches
+    def _no_residual_structure(self, what: str) -> None:
+        if self.residual is not None:
+            raise ValueError(f"{what} is not available yet for fits with residual correlation structures or variance "
+                             "functions.")
+
     def _simulate(self, keys, use_re: bool):
+        self._no_residual_structure("simulation (and the parametric bootstrap)")
         est = self._est
         return engine.simulate(keys, est.beta, est.sigma, est.T, est.b, self.objective.rows, use_re=use_re)
 
     def _fit_batch(self, Y, start=None, **kwargs):
+        self._no_residual_structure("refitting to new responses")
         return engine.fit_many(self.objective, self.design, Y, self.solution.x if start is None else start, **kwargs)
 
     def _with_response(self, y) -> tuple[Design, LmmObjective]:
@@ -171,6 +241,7 @@ class LmmFit(MixedFit):
 
     def _weight_map(self):
         """(prior weights, weights -> [beta, theta, sigma] (JAX), names of theta and sigma)."""
+        self._no_residual_structure("derivatives in the prior weights")
         obj = self.objective
 
         def f(w):
@@ -184,6 +255,7 @@ class LmmFit(MixedFit):
     def refit(self, y) -> LmmFit:
         """The same model fitted to another response ``y`` (one value per row of the fit), without rebuilding the
         design (lme4's ``refit``); the optimizer starts from this fit's theta."""
+        self._no_residual_structure("refit")
         y = response_vector(y, self.nobs)
         design, obj = self._with_response(y)
         return LmmFit(design, obj, engine.solve(obj, design, self.solution.x, True))
@@ -193,8 +265,14 @@ class LmmFit(MixedFit):
         returned as it is."""
         if not self.reml:
             return self
-        obj = make_lmm(self.design, reml=False)
-        return LmmFit(self.design, obj, engine.solve(obj, self.design, self.solution.x, True))
+        if self.residual is not None:
+            r = self.residual
+            ml = fit_with_residuals(self.design, r.correlation, r.variance, False, self.solution.x,
+                                    r.objective.free[: self.design.n_theta])
+        else:
+            obj = make_lmm(self.design, reml=False)
+            ml = LmmFit(self.design, obj, engine.solve(obj, self.design, self.solution.x, True))
+        return dataclasses.replace(self, objective=ml.objective, solution=ml.solution, residual=ml.residual)
 
     # ---------------------------------------------------------------------------------------- inference
     @cached_property
@@ -223,6 +301,19 @@ class LmmFit(MixedFit):
         """lme4's summary with lmerTest's columns: degrees of freedom (``ddf``, Satterthwaite by default) and
         ``Pr(>|t|)``."""
         return summarize(self, ddf)
+
+
+def fit_with_residuals(design: Design, correlation, variance, reml: bool, theta0, free_theta=None,
+                       cls=None) -> LmmFit:
+    """The LMM with residual structures (``engines.residual``), as an ``LmmFit`` (or ``cls``) whose objective is the
+    deviance in theta at the estimated residual parameters."""
+    def fitted_at(objective, solution):
+        return LmmFit(design, objective, solution).fitted()
+
+    res = residual_engine.fit_residual(design, correlation, variance, reml, theta0, fitted_at, free_theta)
+    n_theta = res.objective.spec.n_theta
+    return (cls or LmmFit)(design, res.objective.conditional(res.solution.x),
+                           residual_engine.theta_solution(res.solution, n_theta), res)
 
 
 def response_vector(y, n: int) -> np.ndarray:

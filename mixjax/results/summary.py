@@ -32,6 +32,10 @@ class Summary:
 
     __repr__ = __str__
 
+    def __contains__(self, text: str) -> bool:
+        """``"p-value" in fit.summary()``: whether the printed text contains ``text``."""
+        return text in self.text
+
     def _repr_html_(self) -> str:
         fmt = {"float_format": lambda v: f"{v:.4f}"}
         corr = self.correlation.where(np.tril(np.ones(self.correlation.shape, dtype=bool), -1)).iloc[1:, :-1]

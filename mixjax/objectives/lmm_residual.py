@@ -1,0 +1,170 @@
+"""The profiled deviance of a linear mixed model whose residuals are correlated or heteroscedastic (nlme's
+``correlation=`` and ``weights=``), as a pure function of ``x = (theta, rho)``.
+
+With residual covariance ``sigma^2 Lambda(rho)`` (``mixjax.residual``), the rows ``[X y Z]`` are whitened,
+``Lambda^{-1/2} [X y Z]``, and the model is an LMM with identity residuals whose deviance gains ``log|Lambda|``:
+the cross-products of the whitened rows (``device_crossproducts``, O(n) per evaluation) go into the profiled
+deviance of ``mixjax.objectives.lmm`` unchanged, with ``-log|Lambda|`` in place of ``log|W|``. sigma stays
+profiled. The correlation groups lie within the levels of every random-effects term (checked when bound), so the
+whitened ``Z`` keeps each term's pattern. The identity-residual path (``make_lmm``) does not come here.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._config import jit
+from ..linalg.crossprod import Rows, device_crossproducts
+from ..optim import trust_region
+from ..optim.newton import Solution, solution, start
+from ..residual import Arrays, Bound, whiten
+from .lmm import LmmData, LmmObjective, LmmSpec, _deviance
+
+__all__ = ["ResidualSpec", "ResidualData", "ResidualObjective", "make_residual", "lmm_data"]
+
+_jit = partial(jit, static_argnames="spec", classic_below=math.inf)
+
+
+class ResidualSpec(NamedTuple):
+    lmm: LmmSpec
+    bound: Bound
+    l1: int
+    n_entries: int
+
+    @property
+    def n_theta(self) -> int:
+        return self.lmm.n_theta
+
+    @property
+    def n_x(self) -> int:
+        return self.lmm.n_theta + self.bound.n_params
+
+
+class ResidualData(NamedTuple):
+    """The unwhitened ``rows`` (prior weights in ``rows.weights``), the structures' ``arrays`` and the index arrays
+    of the cross-products (``LmmData``'s ``eg``, ``ej``, ``pg``, ``ptarget``) with ``n``."""
+
+    rows: Rows
+    arrays: Arrays
+    eg: jax.Array
+    ej: jax.Array
+    pg: jax.Array
+    ptarget: jax.Array
+    n: jax.Array
+
+
+def lmm_data(x, data: ResidualData, spec: ResidualSpec) -> LmmData:
+    """The cross-products of the rows whitened at ``x``'s residual parameters (pure JAX)."""
+    r = data.rows
+    p, k1 = r.X.shape[1], r.Z1.shape[1]
+    sw = jnp.sqrt(r.weights)[:, None]
+    E = jnp.concatenate([r.X, r.y[:, None], r.Z1, r.Zr], axis=1) * sw
+    E, log_det = whiten(x[spec.n_theta :], E, data.arrays, spec.bound)
+    white = r._replace(X=E[:, :p], y=E[:, p], Z1=E[:, p + 1 : p + 1 + k1], Zr=E[:, p + 1 + k1 :],
+                       weights=jnp.ones_like(r.weights))
+    D0, A_low, Cxy, ev, pval, _ = device_crossproducts(white, spec.l1, spec.lmm.qr, spec.n_entries)
+    return LmmData(D0, A_low, Cxy, data.eg, data.ej, ev, data.pg, data.ptarget, pval, data.n,
+                   jnp.sum(jnp.log(r.weights)) - log_det)
+
+
+def _full_deviance(x, data: ResidualData, spec: ResidualSpec):
+    return _deviance(x[: spec.n_theta], lmm_data(x, data, spec), spec.lmm)
+
+
+@_jit
+def deviance(x, data: ResidualData, spec: ResidualSpec):
+    return _full_deviance(x, data, spec)
+
+
+@_jit
+def value_grad_hess(x, data: ResidualData, spec: ResidualSpec):
+    def grad_and_value(t):
+        f, g = jax.value_and_grad(_full_deviance)(t, data, spec)
+        return g, (f, g)
+
+    H, (f, g) = jax.jacfwd(grad_and_value, has_aux=True)(x)
+    return f, g, H
+
+
+@_jit
+def newton(x0, lower, radius0, max_iter, index, hold, data: ResidualData, spec: ResidualSpec):
+    """Trust-region Newton over the entries ``index`` of x, the others held at their values in ``hold``."""
+    def vgh(z, aux):
+        f, g, H = value_grad_hess(hold.at[index].set(z), data, spec)
+        return f, g[index], H[index][:, index], aux
+
+    return trust_region.loop(vgh, x0, lower, radius0, max_iter=max_iter)[0]
+
+
+class ResidualObjective(NamedTuple):
+    """The deviance in ``x = (theta, rho)``; ``free``: the entries of x the optimizer moves (the others are
+    held: nlme's ``fixed = TRUE``); ``conditional(x)``: the plain ``LmmObjective`` of the rows whitened at x's
+    rho (its deviance in theta is this one's at that rho: the fitted model's estimates come from it)."""
+
+    data: ResidualData
+    spec: ResidualSpec
+    base: LmmObjective
+    lower: np.ndarray
+    start: np.ndarray
+    names: list
+    free: np.ndarray
+
+    @property
+    def reml(self) -> bool:
+        return self.spec.lmm.reml
+
+    @property
+    def fn(self):
+        return partial(deviance, spec=self.spec)
+
+    def deviance(self, x):
+        return deviance(np.asarray(x, dtype=np.float64), self.data, self.spec)
+
+    def value_grad_hess(self, x):
+        return value_grad_hess(np.asarray(x, dtype=np.float64), self.data, self.spec)
+
+    def minimize(self, x0, *, radius0: float | None = None, max_iter: int = 300) -> Solution:
+        """Newton from ``x0`` (all of x) over the free entries; the Solution is over all of x (held entries with
+        gradient 0 and a unit Hessian row, so that they read as fixed)."""
+        x0 = np.maximum(np.asarray(x0, dtype=np.float64), self.lower)
+        index = np.flatnonzero(self.free)
+        z0, radius0 = start(x0[index], self.lower[index], radius0)
+        state = newton(z0, self.lower[index], radius0, np.int32(max_iter), index, x0, self.data, self.spec)
+        s = solution(state, self.lower[index], max_iter)
+        x, g, H = x0.copy(), np.zeros_like(x0), np.eye(len(x0))
+        x[index], g[index] = s.x, s.grad
+        H[np.ix_(index, index)] = s.hessian
+        at_bound = np.zeros(len(x0), dtype=bool)
+        at_bound[index] = s.at_bound
+        return s._replace(x=x, grad=g, hessian=H, at_bound=at_bound)
+
+    def conditional(self, x) -> LmmObjective:
+        data = jax.device_get(lmm_data(np.asarray(x, dtype=np.float64), self.data, self.spec))
+        return self.base._replace(data=LmmData(*map(np.asarray, data)), programs={})
+
+
+def make_residual(base: LmmObjective, bound: Bound, arrays: Arrays) -> ResidualObjective:
+    """The residual-structure deviance of ``base``'s design (``base``: its identity-residual objective)."""
+    d = base.data
+    spec = ResidualSpec(base.spec, bound, int(d.D0.shape[0]), int(d.ev.shape[0]))
+    rows = Rows(*(np.asarray(a) for a in base.rows))
+    data = ResidualData(rows, arrays, d.eg, d.ej, d.pg, d.ptarget, d.n)
+    free = np.ones(spec.n_x, dtype=bool)
+    rho0, names = [], list(bound.names)
+    if bound.correlation is not None:
+        rho0.append(bound.correlation.start(bound.m))
+        free[base.spec.n_theta : base.spec.n_theta + bound.n_corr] = not bound.correlation.fixed
+    start_at = base.spec.n_theta + bound.n_corr
+    for f, strata in bound.variances:
+        k = f.n_params(len(strata))
+        rho0.append(f.start(len(strata)))
+        free[start_at : start_at + k] = not f.fixed
+        start_at += k
+    x0 = np.concatenate([base.start, *rho0])
+    lower = np.concatenate([base.lower, np.full(bound.n_params, -np.inf)])
+    return ResidualObjective(data, spec, base, lower, x0, list(base.names) + names, free)
