@@ -234,3 +234,52 @@ def test_anova_compares_nested_residual_structures_and_refuses_others():
     power = lme("distance ~ age + Sex", o, random="~ 1 | Subject", weights=varPower(form="~ age"))
     with pytest.raises(ValueError, match="variance function"):
         mixjax.anova(power, fitted("lme_orthodont_ar1_varident"))
+
+
+def test_structure_at_the_unstructured_optimum_gives_the_unstructured_deviance():
+    """Pattern with all entries distinct is the unstructured covariance; fix= holding theta at the optimum gives
+    the same fit with fewer free parameters."""
+    sleep = mixjax.datasets.load("sleepstudy")
+    us = mixjax.lmm("Reaction ~ Days + (Days | Subject)", sleep)
+    pattern = mixjax.lmm("Reaction ~ Days + (Days | Subject)", sleep,
+                         covariance={"Subject": ("pattern", np.array([[1, 3], [3, 2]]))})
+    assert pattern.loglik == pytest.approx(us.loglik, abs=1e-7)
+    np.testing.assert_allclose(pattern.varcorr.sdcor, us.varcorr.sdcor, rtol=1e-4, atol=1e-5)
+    held = mixjax.lmm("Reaction ~ Days + (Days | Subject)", sleep, fix=dict(us.theta))
+    assert held.loglik == pytest.approx(us.loglik, abs=1e-9)
+    assert held.df == us.df - 3
+    exch = mixjax.lmm("Reaction ~ Days + (Days | Subject)", sleep, covariance={"Subject": "exchangeable"})
+    homcs = mixjax.lmm("Reaction ~ Days + homcs(Days | Subject)", sleep)
+    assert exch.loglik == pytest.approx(homcs.loglik, abs=1e-9) and exch.loglik < us.loglik
+
+
+def test_glmm_structures():
+    """A diagonal structure in a GLMM is lme4's double bar; an identity one has one variance."""
+    contra = mixjax.datasets.load("Contraception")
+    bars = mixjax.glmm("use ~ age + urban + (1 + age || district)", contra, family="binomial")
+    diag = mixjax.glmm("use ~ age + urban + diag(1 + age | district)", contra, family="binomial")
+    assert diag.loglik == pytest.approx(bars.loglik, abs=1e-6)
+    ident = mixjax.glmm("use ~ age + urban + (1 + age | district)", contra, family="binomial",
+                        covariance={"district": "identity"})
+    sd = ident.varcorr[ident.varcorr.var2.isna()].sdcor.to_numpy()
+    assert sd[0] == pytest.approx(sd[1], rel=1e-10) and ident.loglik <= diag.loglik + 1e-8
+
+
+def test_nlme_with_a_structured_covariance():
+    """nlme's pdIdent on Theoph (``covariance="identity"``), against nlme (`make_nlme_structures.R`), and an
+    exchangeable covariance (which nlme's nlme() does not have) between the identity and unstructured fits."""
+    ref = load_reference("extra_nlme_structures")["nlme_theoph_pdident"]
+    theoph = mixjax.datasets.load("Theoph")
+    args = ("conc ~ SSfol(Dose, Time, lKe, lKa, lCl)", theoph)
+    kw = dict(fixed="lKe + lKa + lCl ~ 1", random="lKe + lKa + lCl ~ 1 | Subject", start=dict(lKe=-2.5, lKa=0.5, lCl=-3))
+    ident = mixjax.nlme(*args, covariance="identity", **kw)
+    assert ident.loglik > ref["logLik"] - 1e-3 and ident.df == ref["df"]
+    se = _values(ref["fixef_se"])
+    np.testing.assert_array_less(np.abs(ident.fixef.to_numpy() - _values(ref["fixef"])), 0.02 * se)
+    np.testing.assert_allclose(ident.fixef_se.to_numpy(), se, rtol=0.03)
+    sd = ident.varcorr[ident.varcorr.var2.isna() & (ident.varcorr.group != "Residual")].sdcor.to_numpy()
+    np.testing.assert_allclose(sd, ref["re_sd"], rtol=0.02)
+    exch = mixjax.nlme(*args, covariance="exchangeable", **kw)
+    assert exch.df == ref["df"] + 1 and exch.loglik > ident.loglik - 1e-6
+    with pytest.raises(ValueError, match="unknown covariance structure"):
+        mixjax.nlme(*args, covariance="bogus", **kw)

@@ -5,6 +5,7 @@ import numpy as np
 
 from .ar1 import AR1
 from .base import Covariance
+from .blocked import BlockDiagonal
 from .compound import CompoundSymmetry
 from .diagonal import Diagonal, HomogeneousDiagonal
 from .known import Known
@@ -12,7 +13,7 @@ from .pattern import Pattern
 from .toeplitz import Toeplitz
 from .unstructured import Unstructured
 
-__all__ = ["AR1", "CompoundSymmetry", "Covariance", "Diagonal", "HomogeneousDiagonal", "Known", "Pattern",
+__all__ = ["AR1", "BlockDiagonal", "CompoundSymmetry", "Covariance", "Diagonal", "HomogeneousDiagonal", "Known", "Pattern",
            "Toeplitz", "Unstructured", "structure"]
 
 _BUILDERS = {

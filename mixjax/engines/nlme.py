@@ -53,13 +53,17 @@ class BlockDeviance(NamedTuple):
 
 
 class _Block(NamedTuple):
-    cov: Unstructured
+    cov: object  # a block's covariance structure
 
 
 def block_index(spec: NlmeSpec) -> np.ndarray:
     """Positions of each covariance block's theta entries in the theta of one unstructured term per ``spec`` term."""
     out, start = [], 0
     for term in spec.terms:
+        if not term.plain:  # the linearized LMM's term has the blocks' structure itself: same theta
+            out += list(range(start, start + term.n_theta))
+            start += term.n_theta
+            continue
         rows, cols = Unstructured(len(term.params)).index
         position = {(r, c): start + i for i, (r, c) in enumerate(zip(rows, cols))}
         off = 0
@@ -100,7 +104,7 @@ def linearized_design(data: NlmeData, f, J, beta, bs, names: tuple, groups: tupl
         codes = np.asarray(codes)
         w = w + np.sum(J[:, list(term.params)] * b[codes], axis=1)
         terms.append(ReTerm(groups[t], groups[t], codes, levels[t], J[:, list(term.params)],
-                            tuple(spec.names[j] for j in term.params)))
+                            tuple(spec.names[j] for j in term.params), structure=None if term.plain else term.cov))
     return Design(formula="linearized", parsed=None, y=w, X=X, xnames=names, terms=tuple(terms),
                   weights=np.ones(len(w)))
 
@@ -143,13 +147,13 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
     path from the start values (the log-likelihood by a few 1e-3). ``pnls_tol=0`` iterates to the fixed point itself
     (``(beta, b)`` the PNLS minimum at the covariance that maximizes the likelihood of the model linearized there):
     the limit of nlme's fits as ``pnlsTol`` goes to 0. ``iterations`` counts outer iterations as nlme's ``numIter``."""
-    theta = (np.concatenate([Unstructured(len(block)).start() for term in spec.terms for block in term.blocks])
+    theta = (np.concatenate([c.start() for term in spec.terms for c in term.covs])
              if theta0 is None else np.asarray(theta0, dtype=float))
     beta = np.asarray(beta0, dtype=float)
     bs = ([np.zeros((term.n_levels, len(term.params))) for term in spec.terms] if bs0 is None
           else [np.asarray(b, dtype=float) for b in bs0])
     index = block_index(spec)
-    blocks = tuple(_Block(Unstructured(len(block))) for term in spec.terms for block in term.blocks)
+    blocks = tuple(_Block(c) for term in spec.terms for c in term.covs)
     status = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence"
     design = objective = solution = None
     it, done = 0, False

@@ -13,6 +13,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from ..checks import _check_columns, _drop_missing, _formula_variables
+from ..covariance import structure
 from ..objectives.nlme import NlmeData, NlmeSpec, TermSpec, linearize
 from .expression import ModelExpression, parse_model
 
@@ -210,12 +211,20 @@ def _start(start, rhs: dict, specs: dict, expr, columns: dict, y) -> np.ndarray:
     return np.concatenate(beta)
 
 
+def _structure(covariance, k: int):
+    """``covariance=`` as a structure of all random parameters of a level (names as ``mixjax.covariance``)."""
+    try:
+        return structure(covariance, k)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"covariance={covariance!r}: {err}; or use 'unstructured' or 'diagonal'.") from None
+
+
 def setup(model, data, *, fixed, random, start=None, groups=None, covariance="unstructured",
           response: str | None = None) -> NlmeProblem:
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
-    if covariance not in ("unstructured", "diagonal"):
-        raise ValueError(f"covariance must be 'unstructured' or 'diagonal', got {covariance!r}.")
+    if isinstance(covariance, str) and covariance.lower() == "pddiag":
+        covariance = "diagonal"
     rhs = parse_fixed(fixed)
     params = list(rhs)
     random_params, group_columns = parse_random(random, groups)
@@ -247,14 +256,15 @@ def setup(model, data, *, fixed, random, start=None, groups=None, covariance="un
     X, specs, names = _fixed_matrices(rhs, frame)
     owner = tuple(i for i, p in enumerate(params) for _ in range(1 if specs[p] is None else len(specs[p].column_names)))
     index = {p: i for i, p in enumerate(params)}
-    blocks = ((tuple(index[p] for p in random_params),) if covariance == "unstructured"
-              else tuple((index[p],) for p in random_params))
+    diagonal = covariance == "diagonal"
+    blocks = (tuple((index[p],) for p in random_params) if diagonal else (tuple(index[p] for p in random_params),))
+    structures = () if diagonal or covariance == "unstructured" else (_structure(covariance, len(random_params)),)
     levels = _group_codes(frame, group_columns)
     order = sorted(range(len(levels)), key=lambda i: -len(levels[i][1]))  # largest first
     for i in order:
         if len(levels[i][1]) < 2:
             raise ValueError(f"grouping column {group_columns[i]!r} has a single level; random effects need two.")
-    spec = NlmeSpec(expr, tuple(params), owner, tuple(TermSpec(blocks, len(levels[i][1])) for i in order))
+    spec = NlmeSpec(expr, tuple(params), owner, tuple(TermSpec(blocks, len(levels[i][1]), structures) for i in order))
     values = {c: np.asarray(frame[c], dtype=float) for c in columns}
     y = np.asarray(frame[response], dtype=float)
     nlme_data = NlmeData(y, values, X, tuple(levels[i][0] for i in order))

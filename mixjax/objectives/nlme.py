@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._config import jit
-from ..covariance import Unstructured
+from ..covariance import BlockDiagonal, Unstructured
 from ..linalg.blocked import block_factor, block_solve
 
 __all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi", "pnls", "pnls_iteration",
@@ -36,18 +36,33 @@ __all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi
 
 
 class TermSpec(NamedTuple):
-    """One random-effects term: covariance ``blocks`` (tuples of parameter indices) and ``n_levels``."""
+    """One random-effects term: covariance ``blocks`` (tuples of parameter indices), ``n_levels`` and the blocks'
+    covariance ``structures`` (``mixjax.covariance``; default unstructured each)."""
 
     blocks: tuple
     n_levels: int
+    structures: tuple = ()
 
     @property
     def params(self) -> tuple:
         return tuple(i for block in self.blocks for i in block)
 
     @property
+    def covs(self) -> tuple:
+        return self.structures or tuple(Unstructured(len(b)) for b in self.blocks)
+
+    @property
+    def cov(self) -> BlockDiagonal:
+        return BlockDiagonal(self.covs)
+
+    @property
+    def plain(self) -> bool:
+        """Unstructured blocks only (lme4's parametrization inside each block)."""
+        return all(isinstance(c, Unstructured) for c in self.covs)
+
+    @property
     def n_theta(self) -> int:
-        return sum(Unstructured(len(b)).n_theta for b in self.blocks)
+        return sum(c.n_theta for c in self.covs)
 
 
 class NlmeSpec(NamedTuple):
@@ -89,7 +104,10 @@ def _placements(spec: NlmeSpec):
 
 
 def relative_factors(theta, spec: NlmeSpec) -> list:
-    """Per term the block-diagonal ``T_t`` (k_t x k_t) from theta (lme4's column-wise lower triangles)."""
+    """Per term the block-diagonal ``T_t`` (k_t x k_t) from theta (lme4's column-wise lower triangles, or the
+    blocks' structures)."""
+    if not all(t.plain for t in spec.terms):
+        return _structured_factors(theta, spec)
     out = []
     for k, places in _placements(spec):
         T = jnp.zeros((k, k))
@@ -99,8 +117,18 @@ def relative_factors(theta, spec: NlmeSpec) -> list:
     return out
 
 
+def _structured_factors(theta, spec: NlmeSpec) -> list:
+    out, start = [], 0
+    for term in spec.terms:
+        out.append(term.cov.factor(theta[start : start + term.n_theta]))
+        start += term.n_theta
+    return out
+
+
 def host_factors(theta, spec: NlmeSpec) -> list:
     """``relative_factors`` in numpy (host-side uses; eager JAX costs milliseconds per call)."""
+    if not all(t.plain for t in spec.terms):
+        return [np.asarray(T) for T in _structured_factors(np.asarray(theta, dtype=float), spec)]
     out = []
     for k, places in _placements(spec):
         T = np.zeros((k, k))

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..covariance import Unstructured
 from ..engines.nlme import PNLS_TOL, LindstromBates, lindstrom_bates
 from ..inference import tables
 from ..inference.confint import confint
@@ -70,9 +69,8 @@ class NlmeFit(Criteria):
 
     @property
     def theta(self) -> pd.Series:
-        names = [f"{g}.{self.spec.names[b[i]]}" + ("" if i == j else f".{self.spec.names[b[j]]}")
-                 for g, term in zip(self.problem.groups, self.spec.terms) for b in term.blocks
-                 for j in range(len(b)) for i in range(j, len(b))]
+        names = [n for g, term in zip(self.problem.groups, self.spec.terms)
+                 for n in term.cov.names(g, tuple(self.spec.names[j] for j in term.params))]
         return pd.Series(self.theta_values, index=names, name="theta")
 
     @cached_property
@@ -196,13 +194,8 @@ class NlmeFit(Criteria):
     @property
     def _diagonal(self) -> np.ndarray:
         """Positions of the diagonal entries of the covariance blocks' factors in ``theta_values``."""
-        out, start = [], 0
-        for term in self.spec.terms:
-            for block in term.blocks:
-                rows, cols = Unstructured(len(block)).index
-                out += [start + i for i, (r, c) in enumerate(zip(rows, cols)) if r == c]
-                start += len(rows)
-        return np.array(out, dtype=int)
+        lower = np.concatenate([term.cov.lower() for term in self.spec.terms])
+        return np.flatnonzero(lower == 0.0)
 
     def fixed_point(self) -> NlmeFit:
         """This model iterated on to the fixed point of the Lindstrom-Bates iterations, from this fit: the PNLS
