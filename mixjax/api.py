@@ -69,7 +69,7 @@ def _residual_args(correlation, weights):
 
 
 def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, correlation=None,
-        covariance: dict | None = None, fix: dict | None = None) -> LmmFit:
+        covariance: dict | None = None, fix: dict | None = None, contrasts: dict | None = None) -> LmmFit:
     """Fit a linear mixed model with lme4's formula syntax.
 
     ``formula``: e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``data``: a pandas DataFrame (never modified);
@@ -90,11 +90,12 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, corr
     ``ar1``, ``toep``, ``diag``, ``homdiag``, ``homcs``, ``us``) or ``covariance={"Subject": "exchangeable"}``
     (also ``"identity"``, ``"independent"``, ``("fixed", M)``, ``("pattern", M)`` as Stata's, or a
     ``mixjax.covariance`` structure). ``fix={theta name: value}`` holds parameters at values (relative to sigma,
-    as theta is), as glmmTMB's ``map``.
+    as theta is), as glmmTMB's ``map``. ``contrasts={"g": "sum" | "helmert" | "poly" | "treatment"}``: R's
+    codings of factors in the fixed part, with R's column names (``g1``, ``g.L``), as lmer's ``contrasts=``.
     """
     prior, variance = _residual_args(correlation, weights)
     extra = residual.form_columns(correlation, variance, data) if isinstance(data, pd.DataFrame) else ()
-    design = build(formula, data, weights=prior, extra_columns=extra, covariance=covariance)
+    design = build(formula, data, weights=prior, extra_columns=extra, covariance=covariance, contrasts=contrasts)
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     if correlation is not None or variance is not None or fix:
         free = None
@@ -151,7 +152,7 @@ def _glmm_design(design, fam):
 
 
 def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
-         covariance: dict | None = None,
+         covariance: dict | None = None, contrasts: dict | None = None,
          start=None) -> GlmmFit:
     """Fit a generalized linear mixed model with lme4's formula syntax.
 
@@ -166,7 +167,8 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     """
     fam = families.get(family, link)
     nagq = _check_nagq(nagq, formula)
-    design = build(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance)
+    design = build(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance,
+                   contrasts=contrasts)
     k = design.terms[0].k
     if nagq ** k > MAX_QUADRATURE_NODES:
         raise ValueError(

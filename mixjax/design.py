@@ -31,6 +31,7 @@ from .checks import (
 )
 from .covariance import Covariance, Unstructured, structure
 from .formula import ParsedFormula, parse
+from .formula.contrasts import apply_contrasts, r_names
 from .formula.bars import _top_level_split
 from .formula.matrix import PlainSpec, model_columns, plain_columns
 
@@ -352,13 +353,19 @@ def _unique_group_names(terms: list[ReTerm]) -> list[ReTerm]:
 
 
 def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False,
-          extra_columns: tuple = (), covariance: dict | None = None, check_levels: bool = True) -> Design:
+          extra_columns: tuple = (), covariance: dict | None = None, check_levels: bool = True,
+          contrasts: dict | None = None) -> Design:
     """Validate the input and build the Design. See the module docstring. ``glmm``: the response may be a factor
     (codes), text, boolean or ``cbind(successes, failures)``, and offsets (``offset(...)`` terms, ``offset=``,
     a column name or one number per row) are allowed. ``extra_columns``: other columns the model reads (residual
     structures' forms), checked and kept in ``frame`` with the rows used. ``covariance``: grouping factor ->
-    covariance structure of its terms (a name such as ``"exchangeable"``, ``(name, M)`` or a structure)."""
+    covariance structure of its terms (a name such as ``"exchangeable"``, ``(name, M)`` or a structure).
+    ``contrasts``: factor -> R coding of the fixed part (``mixjax.formula.contrasts``)."""
     parsed = parse(formula)
+    if contrasts:
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+        parsed = parsed._replace(fixed=apply_contrasts(parsed.fixed, contrasts, data.columns))
     if not parsed.random:
         raise ValueError(
             f"formula {formula!r} has no random-effects term such as (1 | group); a mixed model needs at least one."
@@ -392,6 +399,7 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
             "the mostly missing column(s)."
         )
     y, X, fixed_spec, xnames, levels = _fixed(parsed, frame, categorical)
+    xnames = r_names(xnames) if contrasts else xnames
     X, xnames, aliased = _drop_aliased(X, xnames)
     terms = _random_terms(parsed, frame, covariance)
     if check_levels:

@@ -235,3 +235,20 @@ def test_menl_orange_reproduces_stata():
     fitted = fit("menl circumf = ({b1}+{U1[tree]})/(1+exp(-(age-{b2})/{b3}))", mixjax.datasets.load("Orange"))
     assert fitted.loglik == pytest.approx(-131.58458, abs=1e-3)
     assert dict(fitted.fixef) == pytest.approx({"b1": 191.049, "b2": 722.556, "b3": 344.1624}, rel=1e-3)
+
+
+def test_summary_in_statas_layout():
+    """fit.summary(style="stata"): Stata's coefficient table (z, 95% intervals, _cons last) and random-effects
+    SDs and correlations with Wald intervals (Stata's `mixed ..., stddeviations`)."""
+    sleep = mixjax.datasets.load("sleepstudy")
+    fit = mixjax.stata("mixed Reaction Days || Subject: Days, covariance(unstructured) mle", sleep)
+    s = fit.summary(style="stata")
+    assert list(s.fixed.index) == ["Days", "_cons"]
+    wald = fit.confint("wald")
+    assert s.fixed.loc["Days", "[95% conf."] == pytest.approx(wald.loc["Days", "lower"], rel=1e-10)
+    for piece in (f"Log likelihood = {fit.loglik:.8g}", "sd(_cons)", "sd(Days)", "corr(_cons,Days)", "sd(Residual)"):
+        assert piece in s, piece
+    random = s.random.set_index("parameter")
+    assert random.loc["sd(Residual)", "Estimate"] == pytest.approx(fit.sigma)
+    with pytest.raises(ValueError, match="style"):
+        fit.summary(style="sas")

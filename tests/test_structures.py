@@ -283,3 +283,25 @@ def test_nlme_with_a_structured_covariance():
     assert exch.df == ref["df"] + 1 and exch.loglik > ident.loglik - 1e-6
     with pytest.raises(ValueError, match="unknown covariance structure"):
         mixjax.nlme(*args, covariance="bogus", **kw)
+
+
+@pytest.mark.parametrize("kind", ["sum", "helmert", "poly"])
+def test_contrasts_argument_as_lmer(kind):
+    """lmer(score ~ Machine + (1 | Worker), contrasts = list(Machine = "contr.<kind>")): R's names and numbers."""
+    ref = load_reference("extra_contrasts")[kind]
+    fit = mixjax.lmm("score ~ Machine + (1 | Worker)", mixjax.datasets.load("Machines"), contrasts={"Machine": kind})
+    assert list(fit.fixef.index)[1:] == list(ref["fixef"])[1:]
+    np.testing.assert_allclose(fit.fixef, _values(ref["fixef"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.fixef_se, _values(ref["fixef_se"]), rtol=1e-4)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-6)
+
+
+def test_factor_in_formulas_and_bad_contrasts():
+    o = mixjax.datasets.load("Orthodont")
+    a = mixjax.lmm("distance ~ factor(age) + (1 | Subject)", o)
+    b = mixjax.lmm("distance ~ as.factor(age) + (1 | Subject)", o)
+    assert a.loglik == pytest.approx(b.loglik, abs=1e-10) and len(a.fixef) == 4
+    with pytest.raises(ValueError, match="coding is one of"):
+        mixjax.lmm("distance ~ Sex + (1 | Subject)", o, contrasts={"Sex": "contr.sum"})
+    with pytest.raises(ValueError, match="not in the fixed part"):
+        mixjax.lmm("distance ~ age + (1 | Subject)", o, contrasts={"Sex": "sum"})

@@ -23,6 +23,7 @@ from .base import MixedFit
 from .estimates import covariance_parts
 from .lmm import OptimizerInfo, response_vector
 from .status import describe
+from .stata_summary import check_style, stata_summary
 from .summary import Summary, summarize_glmm
 
 __all__ = ["GlmmFit"]
@@ -265,8 +266,9 @@ class GlmmFit(MixedFit):
         return GlmmFit(design, obj, engine.solve(obj, design.terms, self.solution.x))
 
     # ---------------------------------------------------------------------------------------- display
-    def summary(self) -> Summary:
-        return summarize_glmm(self)
+    def summary(self, style: str = "lme4") -> Summary:
+        """glmer's summary; ``style="stata"``: Stata's ``me*`` layout."""
+        return stata_summary(self) if check_style(style) == "stata" else summarize_glmm(self)
 
 
 def check_family_response(family, resp, y: np.ndarray) -> np.ndarray:

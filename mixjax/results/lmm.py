@@ -24,6 +24,7 @@ from ..optim.lbfgs import fd_hessian
 from .base import MixedFit
 from .estimates import Estimates, conditional_variances, covariance_parts, estimates
 from .status import describe
+from .stata_summary import check_style, stata_summary
 from .summary import Summary, summarize
 
 __all__ = ["LmmFit", "OptimizerInfo", "response_vector"]
@@ -297,10 +298,10 @@ class LmmFit(MixedFit):
         return robust.coef_test_robust(self, type, cluster, test)
 
     # ---------------------------------------------------------------------------------------- display
-    def summary(self, ddf: str | None = None) -> Summary:
+    def summary(self, ddf: str | None = None, style: str = "lme4") -> Summary:
         """lme4's summary with lmerTest's columns: degrees of freedom (``ddf``, Satterthwaite by default) and
-        ``Pr(>|t|)``."""
-        return summarize(self, ddf)
+        ``Pr(>|t|)``; ``style="stata"``: Stata's layout (``mixed ..., stddeviations``)."""
+        return stata_summary(self) if check_style(style) == "stata" else summarize(self, ddf)
 
 
 def fit_with_residuals(design: Design, correlation, variance, reml: bool, theta0, free_theta=None,
