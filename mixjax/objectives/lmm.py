@@ -166,16 +166,21 @@ def deviance(theta, data: LmmData, spec: LmmSpec):
     return _deviance(theta, data, spec)
 
 
-@_jit
-def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
-    """Value, gradient and Hessian from one forward-over-reverse pass (value and gradient ride along as its
-    primal: one copy of the program, half the compile time of three separate traces)."""
+def forward_over_reverse(fn, x, *args):
+    """Value, gradient and Hessian of ``fn(x, *args)`` from one forward-over-reverse pass (value and gradient ride
+    along as its primal: one copy of the program, half the compile time of three separate traces)."""
     def grad_and_value(t):
-        f, g = jax.value_and_grad(_deviance)(t, data, spec)
+        f, g = jax.value_and_grad(fn)(t, *args)
         return g, (f, g)
 
-    H, (f, g) = jax.jacfwd(grad_and_value, has_aux=True)(theta)
+    H, (f, g) = jax.jacfwd(grad_and_value, has_aux=True)(x)
     return f, g, H
+
+
+@_jit
+def value_grad_hess(theta, data: LmmData, spec: LmmSpec):
+    """Value, gradient and Hessian of the deviance (``forward_over_reverse``)."""
+    return forward_over_reverse(_deviance, theta, data, spec)
 
 
 @_jit

@@ -191,6 +191,23 @@ class corSymm(_Correlation):
         return _symm(x, m)[pos[:, :, None], pos[:, None, :]]
 
 
+def _solve_small(M, b: list) -> list:
+    """``M x = b`` for a small static size by elimination without pivoting (the ARMA system's pivots stay positive
+    in the stationary region); plain arithmetic, so no LAPACK call inside the compiled optimizer loop."""
+    n = len(b)
+    A = [[M[i, j] for j in range(n)] for i in range(n)]
+    b = list(b)
+    for k in range(n):
+        for i in range(k + 1, n):
+            f = A[i][k] / A[k][k]
+            A[i] = [a - f * c for a, c in zip(A[i], A[k])]
+            b[i] = b[i] - f * b[k]
+    x = [None] * n
+    for i in reversed(range(n)):
+        x[i] = (b[i] - sum(A[i][j] * x[j] for j in range(i + 1, n))) / A[i][i]
+    return x
+
+
 def _pacf_to_coef(r):
     """Durbin-Levinson: partial autocorrelations (p,) -> AR coefficients (p,)."""
     phi = jnp.zeros(0)
@@ -245,7 +262,7 @@ class corARMA(_Correlation):
         for h in range(p + 1):
             for i in range(1, p + 1):
                 M = M.at[h, abs(h - i)].add(-ar[i - 1])
-        gamma = list(jnp.linalg.solve(M, jnp.stack([c_at(h) for h in range(p + 1)])))
+        gamma = _solve_small(M, [c_at(h) for h in range(p + 1)])
         for h in range(p + 1, n_lags):
             gamma.append(sum(ar[i - 1] * gamma[h - i] for i in range(1, p + 1)) + c_at(h))
         gamma = jnp.stack(gamma[:n_lags])

@@ -49,8 +49,9 @@ def group_codes(frame: pd.DataFrame, group: str | None) -> np.ndarray:
     if group is None:
         return np.zeros(len(frame), dtype=np.int64)
     names = re.split(r"[:/]", group)
-    keys = frame[names].astype(str).agg("\r".join, axis=1) if len(names) > 1 else frame[names[0]].astype(str)
-    return pd.factorize(keys)[0].astype(np.int64)
+    if len(names) == 1:
+        return pd.factorize(frame[names[0]])[0].astype(np.int64)
+    return frame.groupby(names, sort=False, observed=True).ngroup().to_numpy(dtype=np.int64)
 
 
 def covariate(frame: pd.DataFrame, form: Form, what: str) -> np.ndarray:
