@@ -57,3 +57,13 @@ def rejected_before_work(fit, stages: tuple, data, match: str, *args, **kwargs) 
             fit(*args, data, **kwargs)
     pd.testing.assert_frame_equal(data, before)
     return info.value
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop JAX's in-memory compiled programs after each test file: a whole-suite process otherwise keeps every
+    program it compiled (several GB), and XLA's CPU compiler was seen to crash once memory ran short."""
+    yield
+    import jax
+
+    jax.clear_caches()

@@ -111,10 +111,9 @@ def test_matches_reference(rid):
     for name, value in (cor.items() if isinstance(cor, dict) else []):
         assert fit.correlation[name] == pytest.approx(value, rel=5e-3, abs=1e-4), name
     var = (ref.get("varStruct") or {}).get("natural") or {}
-    ours = {k.split(".", 1)[-1]: v for k, v in fit.variance_function.items() if not k.startswith("class")}
-    for name, value in (var.items() if isinstance(var, dict) else []):
-        key = name.split(".", 1)[-1] if name[:2] in ("A.", "B.") else name
-        assert ours.get(key, ours.get(f"power.{key}")) == pytest.approx(value, rel=5e-3, abs=1e-4), name
+    ours = fit.variance_function
+    for name, value in (var.items() if isinstance(var, dict) else []):  # nlme's names ("A.Female"; "power.Male")
+        assert ours.get(name, ours.get(f"power.{name}")) == pytest.approx(value, rel=5e-3, abs=1e-4), name
 
 
 @pytest.mark.parametrize("rid", ["lme_orthodont_pddiag", "lme_orthodont_pdident", "lme_bodyweight_car1"])
@@ -305,3 +304,15 @@ def test_factor_in_formulas_and_bad_contrasts():
         mixjax.lmm("distance ~ Sex + (1 | Subject)", o, contrasts={"Sex": "contr.sum"})
     with pytest.raises(ValueError, match="not in the fixed part"):
         mixjax.lmm("distance ~ age + (1 | Subject)", o, contrasts={"Sex": "sum"})
+
+
+def test_marginal_covariance_is_random_plus_residual():
+    """nlme's getVarCov(type = "marginal"): sd_u^2 J + sigma^2 S C S with AR(1) C and varIdent S."""
+    fit = fitted("lme_orthodont_ar1_varident")
+    phi, s, sd_u = fit.correlation["Phi"], fit.sigma, fit.varcorr.sdcor[0]
+    lags = np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
+    for level, ratio in (("M01", 1.0), ("F01", fit.variance_function["Female"])):
+        V = fit.marginal_covariance(level).to_numpy()
+        np.testing.assert_allclose(V, sd_u**2 + (s * ratio) ** 2 * phi**lags, rtol=1e-8)
+    with pytest.raises(ValueError, match="not a level"):
+        fit.marginal_covariance("X99")

@@ -65,8 +65,7 @@ def _structures(fit) -> list[str]:
         for (f, strata) in bound.variances:
             kind = type(f).__name__
             lines += ["Variance function:", f" Structure: {_VARIANCES[kind]}", f" Formula: {f.form}"]
-        values = {strata[0]: 1.0, **var} if name == "varIdent" and len(forms) == 1 else var
-        values = {k: v for k, v in values.items() if not k.startswith("class")}
+        values = {strata[0]: 1.0, **var} if name == "varIdent" else var
         if values:
             lines += [" Parameter estimates:", pd.DataFrame([values]).to_string(index=False, float_format=_num)]
         lines.append("")

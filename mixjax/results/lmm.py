@@ -125,11 +125,14 @@ class LmmFit(MixedFit):
         if which == "correlation":
             cor = bound.correlation
             return {} if cor is None else {"class": type(cor).__name__, **cor.natural(rho[: bound.n_corr], bound.m)}
-        out, start = {}, bound.n_corr
-        for f, strata in bound.variances:
+        if not bound.variances:
+            return {}
+        combined = len(bound.variances) > 1  # varComb: nlme's names, "A.Female", "B.power"
+        out, start = {"class": "varComb" if combined else type(bound.variances[0][0]).__name__}, bound.n_corr
+        for i, (f, strata) in enumerate(bound.variances):
             k = f.n_params(len(strata))
-            out.update({"class" if not out else f"class.{type(f).__name__}": type(f).__name__,
-                        **f.natural(rho[start : start + k], strata)})
+            prefix = f"{chr(65 + i)}." if combined else ""
+            out.update({prefix + name: v for name, v in f.natural(rho[start : start + k], strata).items()})
             start += k
         return out
 
