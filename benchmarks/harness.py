@@ -126,5 +126,32 @@ def _worker_main(engine: str, case_name: str, repeats: str) -> None:
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
+def run_marked(cmd: list[str], timeout: float, env=None, mem_gb=None) -> dict:
+    """Run ``cmd`` (a worker printing ``RESULT_MARK`` + JSON) in its own session, killed after ``timeout`` s; its
+    result dict with ``process_s``, or ``error``. ``mem_gb``: an address-space limit (``ulimit -v``)."""
+    if mem_gb:  # the shell's ulimit -v (KiB): an address-space limit for the command and its children
+        cmd = ["bash", "-c", f'ulimit -v {int(mem_gb * 2**20)} && exec "$@"', "bash", *cmd]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"error": f"killed: no result within {timeout:g} s", "process_s": time.perf_counter() - t0}
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    res = {"process_s": time.perf_counter() - t0}
+    for line in reversed(out.splitlines()):
+        if line.startswith(RESULT_MARK):
+            res.update(json.loads(line[len(RESULT_MARK):]))
+            return res
+    tail = " | ".join(err.strip().splitlines()[-4:])
+    res["error"] = f"exit code {proc.returncode}: {tail}"[:600]
+    return res
+
+
 if __name__ == "__main__":
     _worker_main(*sys.argv[1:])

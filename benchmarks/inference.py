@@ -32,15 +32,13 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import RESULT_MARK, ROOT
+from benchmarks.harness import RESULT_MARK, run_marked
 
 R_SCRIPT = Path(__file__).with_name("adapters") / "inference.R"
 
@@ -189,29 +187,6 @@ def _worker(engine: str, case: str, task: str, repeats: int, budget: float) -> d
 
 
 # ------------------------------------------------------------------------------------------------ parent side
-def _run(cmd: list[str], timeout: float, env=None, mem_gb=None) -> dict:
-    if mem_gb:  # the shell's ulimit -v (KiB): an address-space limit for the command and its children
-        cmd = ["bash", "-c", f'ulimit -v {int(mem_gb * 2**20)} && exec "$@"', "bash", *cmd]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env=env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return {"error": f"killed: no result within {timeout:g} s", "process_s": time.perf_counter() - t0}
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    res = {"process_s": time.perf_counter() - t0}
-    for line in reversed(out.splitlines()):
-        if line.startswith(RESULT_MARK):
-            res.update(json.loads(line[len(RESULT_MARK):]))
-            return res
-    tail = " | ".join(err.strip().splitlines()[-4:])
-    res["error"] = f"exit code {proc.returncode}: {tail}"[:600]
-    return res
 
 
 def run_one(engine, case, task, args, csv: Path) -> dict:
@@ -228,14 +203,14 @@ def run_one(engine, case, task, args, csv: Path) -> dict:
             return {"skipped": "Rscript not found"}
         cmd = ["Rscript", str(R_SCRIPT), str(csv), formula, factors, engine, task, str(repeats),
                str(args.warm_budget)]
-        return _run(cmd, timeout, mem_gb=mem)
+        return run_marked(cmd, timeout, mem_gb=mem)
     env = dict(os.environ)
     env.pop("MIXJAX_NO_CACHE", None)
     if engine == "mixjax-nocache":
         env["MIXJAX_NO_CACHE"] = "1"
     cmd = [sys.executable, "-m", "benchmarks.inference", "--worker", engine, case, task, str(repeats),
            str(args.warm_budget)]
-    return _run(cmd, timeout, env=env, mem_gb=mem)
+    return run_marked(cmd, timeout, env=env, mem_gb=mem)
 
 
 def _fmt(x, digits=3):

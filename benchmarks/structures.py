@@ -38,15 +38,13 @@ import logging
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import RESULT_MARK, ROOT, peak_rss_mb, rss_mb
+from benchmarks.harness import RESULT_MARK, ROOT, peak_rss_mb, rss_mb, run_marked
 
 R_SCRIPT = Path(__file__).with_name("adapters") / "structures.R"
 BODYWEIGHT_CSV = ROOT / "tests" / "reference" / "data" / "BodyWeight.csv"
@@ -379,27 +377,6 @@ def _profile_worker(repeats: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ parent side
-def _run(cmd: list[str], timeout: float, env=None) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env=env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return {"error": f"killed: no result within {timeout:g} s", "process_s": time.perf_counter() - t0}
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    res = {"process_s": time.perf_counter() - t0}
-    for line in reversed(out.splitlines()):
-        if line.startswith(RESULT_MARK):
-            res.update(json.loads(line[len(RESULT_MARK):]))
-            return res
-    tail = " | ".join(err.strip().splitlines()[-4:])
-    res["error"] = f"exit code {proc.returncode}: {tail}"[:600]
-    return res
 
 
 def run_one(engine: str, case: str, args, csvs: dict, cache_dir: Path) -> dict:
@@ -409,7 +386,7 @@ def run_one(engine: str, case: str, args, csvs: dict, cache_dir: Path) -> dict:
             return {"skipped": "Rscript not found"}
         if case in FULL:
             repeats = 0  # one fit (AR(1): about 50 s on the 2-core machine)
-        return _run(["Rscript", str(R_SCRIPT), str(csvs[case]), case, str(repeats), str(args.warm_budget)],
+        return run_marked(["Rscript", str(R_SCRIPT), str(csvs[case]), case, str(repeats), str(args.warm_budget)],
                     args.timeout)
     env = dict(os.environ)
     env.pop("MIXJAX_NO_CACHE", None)
@@ -420,9 +397,9 @@ def run_one(engine: str, case: str, args, csvs: dict, cache_dir: Path) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.structures", "--worker", engine, case]
     prime = {}
     if engine == "mixjax":  # one untimed fit in another fresh process fills this run's own cache first
-        primed = _run(cmd + ["0", "0"], args.timeout, env=env)
+        primed = run_marked(cmd + ["0", "0"], args.timeout, env=env)
         prime = {"prime_first_s": primed.get("first_s"), "prime_error": primed.get("error")}
-    return {**_run(cmd + [str(repeats), str(args.warm_budget)], args.timeout, env=env), **prime}
+    return {**run_marked(cmd + [str(repeats), str(args.warm_budget)], args.timeout, env=env), **prime}
 
 
 def _fmt(x, digits=3):
@@ -527,7 +504,7 @@ def main(argv=None):
     print(goal(rows))
     profile = None
     if not args.no_profile and "sim_ar1" in args.cases.split(","):
-        profile = _run([sys.executable, "-m", "benchmarks.structures", "--profile-worker", str(args.repeats)],
+        profile = run_marked([sys.executable, "-m", "benchmarks.structures", "--profile-worker", str(args.repeats)],
                        args.timeout)
         print()
         print("profile of sim_ar1 (seconds):", json.dumps(profile, indent=1))
