@@ -316,3 +316,15 @@ def test_marginal_covariance_is_random_plus_residual():
         np.testing.assert_allclose(V, sd_u**2 + (s * ratio) ** 2 * phi**lags, rtol=1e-8)
     with pytest.raises(ValueError, match="not a level"):
         fit.marginal_covariance("X99")
+
+
+def test_pdcompsymm_gives_nlmes_identified_quantities():
+    """pdCompSymm(~ 0 + factor(age)) beside a residual is not identified (see the reference's note); logLik, df and the
+    marginal compound-symmetric covariance are, and match nlme's."""
+    ref = EXTRA["lme_orthodont_pdcompsymm"]
+    fit = lme("distance ~ age + Sex", mixjax.datasets.load("Orthodont"),
+              random={"Subject": mixjax.pdCompSymm("~ 0 + factor(age)")})
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-4) and fit.df == ref["df"]
+    V = fit.marginal_covariance("M01").to_numpy()
+    assert V[0, 0] == pytest.approx(ref["identified"]["marginal_variance"], rel=1e-3)
+    assert V[0, 1] == pytest.approx(ref["identified"]["marginal_covariance"], rel=1e-3)
