@@ -69,7 +69,8 @@ def _residual_args(correlation, weights):
 
 
 def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, correlation=None,
-        covariance: dict | None = None, fix: dict | None = None, contrasts: dict | None = None) -> LmmFit:
+        covariance: dict | None = None, fix: dict | None = None, contrasts: dict | None = None,
+        relmat: dict | None = None) -> LmmFit:
     """Fit a linear mixed model with lme4's formula syntax.
 
     ``formula``: e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``data``: a pandas DataFrame (never modified);
@@ -92,10 +93,18 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, corr
     ``mixjax.covariance`` structure). ``fix={theta name: value}`` holds parameters at values (relative to sigma,
     as theta is), as glmmTMB's ``map``. ``contrasts={"g": "sum" | "helmert" | "poly" | "treatment"}``: R's
     codings of factors in the fixed part, with R's column names (``g1``, ``g.L``), as lmer's ``contrasts=``.
+
+    ``relmat={"animal": K}``: a known covariance over the levels of a grouping factor (a relationship or kinship
+    matrix, as pedigreemm and lme4qtl): ``K`` a DataFrame whose index and columns are the levels (more are fine);
+    the term ``(1 | animal)`` then has covariance ``sigma_a^2 K``.
     """
     prior, variance = _residual_args(correlation, weights)
+    if relmat and (correlation is not None or variance is not None or fix):
+        raise ValueError("relmat= cannot be combined with residual structures (correlation=, a variance function in "
+                         "weights=) or fix= yet; fit the relationship model without them.")
     extra = residual.form_columns(correlation, variance, data) if isinstance(data, pd.DataFrame) else ()
-    design = build(formula, data, weights=prior, extra_columns=extra, covariance=covariance, contrasts=contrasts)
+    design = build(formula, data, weights=prior, extra_columns=extra, covariance=covariance, contrasts=contrasts,
+                   relmat=relmat)
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     if correlation is not None or variance is not None or fix:
         free = None

@@ -29,10 +29,10 @@ from .checks import (
     _resolve_offset,
     _resolve_weights,
 )
-from .covariance import Covariance, Unstructured, structure
+from .covariance import Covariance, Unstructured, relationship_factor, structure
 from .formula import ParsedFormula, parse
-from .formula.contrasts import apply_contrasts, r_names
 from .formula.bars import _top_level_split
+from .formula.contrasts import apply_contrasts, r_names
 from .formula.matrix import PlainSpec, model_columns, plain_columns
 
 __all__ = ["ReTerm", "Design", "build", "MixjaxWarning"]
@@ -42,7 +42,8 @@ __all__ = ["ReTerm", "Design", "build", "MixjaxWarning"]
 class ReTerm:
     """One random-effects term. ``codes`` (n,) maps rows to levels 0..n_levels-1; ``Z`` (n, k) holds the term's
     columns (``1`` for an intercept); covariance ``sigma^2 T T'`` with ``T`` from ``cov`` (a
-    ``mixjax.covariance`` structure; unstructured unless given)."""
+    ``mixjax.covariance`` structure; unstructured unless given). ``relfactor``: ``L`` of a known covariance
+    ``K = L L'`` over the levels (a relationship matrix: effects ``sigma^2 K kron T T'``), or None."""
 
     group: str
     factor: str
@@ -52,6 +53,7 @@ class ReTerm:
     cnames: tuple[str, ...]
     spec: object = field(repr=False, default=None)
     structure: Covariance | None = None
+    relfactor: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def k(self) -> int:
@@ -314,6 +316,8 @@ def _check_levels(terms: list[ReTerm], n_obs: int) -> None:
                 "in the data used; a random effect needs at least 2 levels. Remove the term or fit a fixed effect "
                 "instead."
             )
+        if term.relfactor is not None:  # a known covariance over the levels tells them from the residual
+            continue
         if term.n_levels >= n_obs:
             raise ValueError(
                 f"grouping factor {term.factor!r} has {term.n_levels} levels for {n_obs} observations: its "
@@ -352,15 +356,28 @@ def _unique_group_names(terms: list[ReTerm]) -> list[ReTerm]:
     return out
 
 
+def _relationships(terms: list[ReTerm], relmat: dict) -> list[ReTerm]:
+    """Each term of a grouping factor named in ``relmat`` with the factor of its matrix over the levels."""
+    groups = {t.group for t in terms}
+    for name in relmat:
+        if name not in groups:
+            raise ValueError(f"relmat= names the grouping factor {name!r}, which no random-effects term has; the "
+                             f"terms' groups are {', '.join(sorted(groups))}.")
+    factors = {name: relationship_factor(K, next(t.levels for t in terms if t.group == name), name)
+               for name, K in relmat.items()}
+    return [dataclasses.replace(t, relfactor=factors[t.group]) if t.group in factors else t for t in terms]
+
+
 def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False,
           extra_columns: tuple = (), covariance: dict | None = None, check_levels: bool = True,
-          contrasts: dict | None = None) -> Design:
+          contrasts: dict | None = None, relmat: dict | None = None) -> Design:
     """Validate the input and build the Design. See the module docstring. ``glmm``: the response may be a factor
     (codes), text, boolean or ``cbind(successes, failures)``, and offsets (``offset(...)`` terms, ``offset=``,
     a column name or one number per row) are allowed. ``extra_columns``: other columns the model reads (residual
     structures' forms), checked and kept in ``frame`` with the rows used. ``covariance``: grouping factor ->
     covariance structure of its terms (a name such as ``"exchangeable"``, ``(name, M)`` or a structure).
-    ``contrasts``: factor -> R coding of the fixed part (``mixjax.formula.contrasts``)."""
+    ``contrasts``: factor -> R coding of the fixed part (``mixjax.formula.contrasts``). ``relmat``: grouping factor
+    -> a known covariance over its levels (a DataFrame labelled by level; ``mixjax.covariance.relationship``)."""
     parsed = parse(formula)
     if contrasts:
         if not isinstance(data, pd.DataFrame):
@@ -402,6 +419,8 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
     xnames = r_names(xnames) if contrasts else xnames
     X, xnames, aliased = _drop_aliased(X, xnames)
     terms = _random_terms(parsed, frame, covariance)
+    if relmat:
+        terms = _relationships(terms, relmat)
     if check_levels:
         _check_levels(terms, len(frame))
     terms = _unique_group_names(_lme4_order(terms))

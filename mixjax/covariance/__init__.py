@@ -10,10 +10,11 @@ from .compound import CompoundSymmetry
 from .diagonal import Diagonal, HomogeneousDiagonal
 from .known import Known
 from .pattern import Pattern
+from .relationship import relationship_factor
 from .toeplitz import Toeplitz
 from .unstructured import Unstructured
 
-__all__ = ["AR1", "BlockDiagonal", "CompoundSymmetry", "Covariance", "Diagonal", "HomogeneousDiagonal", "Known", "Pattern",
+__all__ = ["AR1", "BlockDiagonal", "CompoundSymmetry", "Covariance", "Diagonal", "HomogeneousDiagonal", "Known", "Pattern", "relationship_factor",
            "Toeplitz", "Unstructured", "structure"]
 
 _BUILDERS = {

@@ -10,6 +10,11 @@ of pairs of its entries, listed once here (lower triangle, ``j1 >= j2``): ``pg``
 index ``j1 * qr + j2``) and ``pval`` (``(npairs, k1, k1)`` outer products). Memory is proportional to the
 nonzeros, never to ``l1 * qr`` or levels squared; n enters only here.
 
+A term with a known covariance over its levels (``ReTerm.relfactor``, ``K = L L'``) enters through ``Z (L kron I)``
+(pedigreemm's transformed ``Z``), so that its effects ``v`` have the plain per-level covariance; such a term is
+never term 1: when the first term has one, ``engine_terms`` puts an empty term 1 (one level, a zero column, no
+parameters) before it.
+
 ``crossproducts`` builds them on the host (numpy and scipy.sparse: no compilation, the single fit's path).
 ``device_crossproducts`` computes the same arrays from the rows (``Rows``) as a pure JAX function, so that a fit
 can be a function of its response and prior weights (``jax.vmap`` over many responses, ``jax.grad`` in the
@@ -25,10 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from ..design import Design
+from ..covariance import Known
+from ..design import Design, ReTerm
 
-__all__ = ["CrossProducts", "Rows", "crossproducts", "device_crossproducts", "response_blocks", "rest_layout",
-           "rows", "term_matrix"]
+__all__ = ["CrossProducts", "Rows", "crossproducts", "device_crossproducts", "engine_terms", "response_blocks",
+           "rest_layout", "rows", "term_matrix"]
 
 
 class CrossProducts(NamedTuple):
@@ -66,10 +72,20 @@ class Rows(NamedTuple):
     second: jax.Array
 
 
+def engine_terms(design: Design) -> tuple[ReTerm, ...]:
+    """The terms as the factorization sees them: the design's, after an empty term 1 where the first term has a
+    known covariance over its levels (its block is dense, not block diagonal)."""
+    if design.terms[0].relfactor is None:
+        return design.terms
+    n = len(design.weights)
+    empty = ReTerm("", "", np.zeros(n, dtype=np.int32), ("",), np.zeros((n, 1)), ("",), structure=Known(((1.0,),)))
+    return (empty, *design.terms)
+
+
 def rest_layout(design: Design) -> list[tuple[int, int, int]]:
     """(offset, n_levels, k) of each rest term's columns in ``R``."""
     out, off = [], 0
-    for term in design.terms[1:]:
+    for term in engine_terms(design)[1:]:
         out.append((off, term.n_levels, term.k))
         off += term.n_levels * term.k
     return out
@@ -101,9 +117,18 @@ def _level_sums(codes: np.ndarray, n_levels: int, U: np.ndarray, V: np.ndarray) 
     return out
 
 
+def _rest_matrix(term: ReTerm) -> sp.csr_matrix:
+    """A rest term's columns: ``Z (L kron I_k)`` with a known covariance over the levels, else ``Z``."""
+    Z = term_matrix(term.codes, term.Z, term.n_levels)
+    if term.relfactor is None:
+        return Z
+    return sp.csr_matrix(Z @ sp.kron(sp.csr_matrix(term.relfactor), sp.identity(term.k), format="csr"))
+
+
 def crossproducts(design: Design) -> CrossProducts:
     """Build the blocked cross-products of ``design`` (see the module docstring)."""
-    t1, w = design.terms[0], design.weights
+    terms, w = engine_terms(design), design.weights
+    t1 = terms[0]
     n, l1, k1 = len(w), t1.n_levels, t1.k
     Xy = np.column_stack([design.X, design.y])
     wXy = Xy * w[:, None]
@@ -111,13 +136,13 @@ def crossproducts(design: Design) -> CrossProducts:
     D0 = _level_sums(t1.codes, l1, wZ1, t1.Z)
     Cxy = _level_sums(t1.codes, l1, wZ1, Xy)
     cols = _rest_columns(design)
-    if len(design.terms) == 1:  # one term: no sparse coupling at all
+    if len(terms) == 1:  # one term: no sparse coupling at all
         A = Xy.T @ wXy
         eg = ej = pg = ptarget = first = second = np.zeros(0, dtype=np.int32)
         entry = np.zeros((n, 0), dtype=np.int32)
         ev, pval = np.zeros((0, k1)), np.zeros((0, k1, k1))
     else:
-        Zr = sp.hstack([term_matrix(t.codes, t.Z, t.n_levels) for t in design.terms[1:]], format="csr")
+        Zr = sp.hstack([_rest_matrix(t) for t in terms[1:]], format="csr")
         wZr = sp.csr_matrix(Zr.multiply(w[:, None]))
         qr = Zr.shape[1]
         if qr * qr >= 2**31:
@@ -130,7 +155,8 @@ def crossproducts(design: Design) -> CrossProducts:
         A[qr:, :qr] = (wZr.T @ Xy).T
         A[qr:, qr:] = Xy.T @ wXy
         # structural pattern of the coupling with Z_2 .. Z_m: which of their columns meet each level of term 1
-        J1 = sp.csr_matrix((np.ones(n), (np.arange(n), t1.codes)), shape=(n, l1))
+        J1 = sp.csr_matrix(((t1.Z != 0).any(axis=1).astype(float), (np.arange(n), t1.codes)), shape=(n, l1))
+        J1.eliminate_zeros()
         pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(Zr.nnz), Zr.indices, Zr.indptr), shape=Zr.shape))
         pattern.sort_indices()
         eg = np.repeat(np.arange(l1), np.diff(pattern.indptr)).astype(np.int32)
@@ -165,7 +191,7 @@ def crossproducts(design: Design) -> CrossProducts:
 def _rest_columns(design: Design) -> np.ndarray:
     """(n, kr) each row's column of ``R`` for every column of terms 2..m (``off_t + level * k_t + c``)."""
     out, off = [], 0
-    for t in design.terms[1:]:
+    for t in engine_terms(design)[1:]:
         out.append(off + t.codes[:, None].astype(np.int64) * t.k + np.arange(t.k))
         off += t.n_levels * t.k
     return (np.concatenate(out, axis=1) if out else np.zeros((len(design.weights), 0))).astype(np.int32)
@@ -173,8 +199,8 @@ def _rest_columns(design: Design) -> np.ndarray:
 
 def rows(design: Design, cp: CrossProducts) -> Rows:
     """The ``Rows`` of ``design`` (numpy; ``cp`` its cross-products, for the structure)."""
-    t1 = design.terms[0]
-    Zr = np.concatenate([t.Z for t in design.terms[1:]], axis=1) if len(design.terms) > 1 else np.zeros((len(design.y), 0))
+    t1, *rest = engine_terms(design)
+    Zr = np.concatenate([t.Z for t in rest], axis=1) if rest else np.zeros((len(design.y), 0))
     return Rows(design.y, design.weights, design.X, t1.codes, t1.Z, Zr, cp.cols, cp.entry, cp.first, cp.second)
 
 

@@ -31,7 +31,15 @@ import numpy as np
 from .._config import jit
 from .._exported import DiskCached
 from ..design import Design
-from ..linalg.crossprod import CrossProducts, Rows, crossproducts, device_crossproducts, response_blocks, rest_layout
+from ..linalg.crossprod import (
+    CrossProducts,
+    Rows,
+    crossproducts,
+    device_crossproducts,
+    engine_terms,
+    response_blocks,
+    rest_layout,
+)
 from ..linalg.crossprod import rows as design_rows
 from ..linalg.schur_logdet import schur_logdet, schur_terms
 from ..linalg.small import cholesky_small, tril_inverse_small
@@ -220,6 +228,9 @@ def with_data(data: LmmData, rows: Rows, spec: LmmSpec, y=None, weights=None) ->
     and differentiate it). A new response changes only the response blocks; new weights change everything."""
     if y is None and weights is None:
         return data
+    if rows is None:
+        raise ValueError("a new response or new weights need the rows behind the cross-products, which a model with "
+                         "a known covariance over the levels (relmat=) does not keep; fit the model again instead.")
     y = rows.y if y is None else jnp.asarray(y, dtype=jnp.float64)
     w = rows.weights if weights is None else jnp.asarray(weights, dtype=jnp.float64)
     r, l1 = rows._replace(y=y, weights=w), data.D0.shape[0]
@@ -242,7 +253,7 @@ class LmmObjective(NamedTuple):
     weights (pure JAX too). ``value_grad_hess(theta)`` returns value, gradient and Hessian in one compiled call;
     ``value_grad(theta)`` value and gradient through a cheaper reverse-mode rule for the dense Schur complement;
     ``factor(theta)`` the factorization. ``lower``, ``start`` and ``names`` describe theta; ``rows`` are the
-    rows behind ``data``."""
+    rows behind ``data`` (None with a known covariance over the levels: ``relmat=``)."""
 
     data: LmmData
     spec: LmmSpec
@@ -315,7 +326,7 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
     cp = crossproducts(design) if cp is None else cp
     layout = tuple(rest_layout(design))
     spec = LmmSpec(
-        covs=tuple(t.cov for t in design.terms),
+        covs=tuple(t.cov for t in engine_terms(design)),
         layout=layout,
         nr=cp.A_low.shape[0],
         qr=sum(lt * kt for _, lt, kt in layout),
@@ -326,5 +337,6 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
                    np.float64(cp.log_det_w))
     if sum(np.asarray(a).nbytes for a in data) > DEVICE_PUT_BYTES:  # on the device once, not copied per call
         data = LmmData(*jax.device_put(tuple(data)))
-    return LmmObjective(data, spec, design_rows(design, cp), design.theta_lower, design.theta_start,
-                        design.theta_names, {})
+    related = any(t.relfactor is not None for t in design.terms)
+    return LmmObjective(data, spec, None if related else design_rows(design, cp), design.theta_lower,
+                        design.theta_start, design.theta_names, {})

@@ -16,14 +16,22 @@ __all__ = ["Estimates", "conditional_variances", "covariance_parts", "estimates"
 
 
 def estimates(obj: LmmObjective, design: Design, theta: np.ndarray) -> Estimates:
-    """The estimates at ``theta`` as numpy arrays (``sigma`` and ``pwrss`` as floats)."""
+    """The estimates at ``theta`` as numpy arrays (``sigma`` and ``pwrss`` as floats), one ``b`` and ``T`` per
+    term of the design (effects ``b = L v`` of a term with a known covariance ``K = L L'`` over its levels)."""
     est = jax.device_get(device_estimates(np.asarray(theta, dtype=np.float64), obj.data, obj.spec))
-    return est._replace(sigma=float(est.sigma), pwrss=float(est.pwrss))
+    skip = len(est.b) - len(design.terms)  # the empty term 1 of ``engine_terms``
+    b = tuple(v if t.relfactor is None else t.relfactor @ v for t, v in zip(design.terms, est.b[skip:]))
+    return est._replace(b=b, T=est.T[skip:], sigma=float(est.sigma), pwrss=float(est.pwrss))
 
 
 def _z_matrix(design: Design, T: tuple) -> sp.csr_matrix:
-    """``Z Lambda`` as a sparse matrix (n x q)."""
-    return sp.hstack([term_matrix(t.codes, t.Z @ Tt, t.n_levels) for t, Tt in zip(design.terms, T)], format="csr")
+    """``Z Lambda`` as a sparse matrix (n x q); ``Lambda``'s block of a term with a known covariance over its levels
+    is ``L kron T``."""
+    blocks = []
+    for t, Tt in zip(design.terms, T):
+        Z = term_matrix(t.codes, t.Z @ Tt, t.n_levels)
+        blocks.append(Z if t.relfactor is None else Z @ sp.kron(sp.csr_matrix(t.relfactor), sp.identity(t.k)))
+    return sp.hstack(blocks, format="csr")
 
 
 def covariance_parts(sigma: float, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -40,20 +48,25 @@ def conditional_variances(design: Design, est: Estimates, max_dense: int = 6000)
     Lambda'`` (conditional on the fixed effects)."""
     ZL = _z_matrix(design, est.T)
     q = ZL.shape[1]
-    if len(design.terms) > 1 and q > max_dense:
+    dense = len(design.terms) > 1 or design.terms[0].relfactor is not None
+    if dense and q > max_dense:
         raise ValueError(
             f"conditional variances for {q} crossed or nested random effects need a dense {q} x {q} inverse; "
             f"only up to {max_dense} are computed."
         )
     M = (ZL.T @ sp.csr_matrix(ZL.multiply(design.weights[:, None]))).toarray() + np.eye(q)
-    Minv = np.linalg.inv(M) if len(design.terms) > 1 else None
+    Minv = np.linalg.inv(M) if dense else None
     out, off = [], 0
     for term, Tt in zip(design.terms, est.T):
         l, k = term.n_levels, term.k
         if Minv is None:  # one term: the blocks of M are its diagonal blocks
             blocks = np.linalg.inv(M.reshape(l, k, l, k)[np.arange(l), :, np.arange(l), :])
         else:
-            blocks = Minv[off : off + l * k, off : off + l * k].reshape(l, k, l, k)[np.arange(l), :, np.arange(l), :]
+            block = Minv[off : off + l * k, off : off + l * k].reshape(l, k, l, k)
+            if term.relfactor is None:
+                blocks = block[np.arange(l), :, np.arange(l), :]
+            else:  # the diagonal blocks of (L kron I) M^{-1} (L kron I)'
+                blocks = np.einsum("gm,makb,gk->gab", term.relfactor, block, term.relfactor, optimize=True)
         out.append(est.sigma**2 * np.einsum("ij,gjk,lk->gil", Tt, blocks, Tt))
         off += l * k
     return tuple(out)

@@ -22,8 +22,8 @@ from ..optim import Solution
 from .base import MixedFit
 from .estimates import covariance_parts
 from .lmm import OptimizerInfo, response_vector
-from .status import describe
 from .stata_summary import check_style, stata_summary
+from .status import describe
 from .summary import Summary, summarize_glmm
 
 __all__ = ["GlmmFit"]

@@ -23,8 +23,8 @@ from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
 from .base import MixedFit
 from .estimates import Estimates, conditional_variances, covariance_parts, estimates
-from .status import describe
 from .stata_summary import check_style, stata_summary
+from .status import describe
 from .summary import Summary, summarize
 
 __all__ = ["LmmFit", "OptimizerInfo", "response_vector"]
@@ -140,6 +140,8 @@ class LmmFit(MixedFit):
         """The model's covariance of the response over the rows of one level of the first grouping factor (default:
         its first level), ``Z G Z' + sigma^2 Lambda`` (nlme's ``getVarCov(type = "marginal")``), rows labelled by
         their position in the fit's data."""
+        if self.objective.rows is None:
+            self._check_supported("marginal_covariance")
         t1 = self.design.terms[0]
         level = t1.levels[0] if level is None else str(level)
         if level not in t1.levels:
@@ -203,7 +205,8 @@ class LmmFit(MixedFit):
     def condvar(self) -> dict:
         """Conditional covariance of the random effects given the data and the estimates (lme4's ``condVar``):
         group -> array (n_levels, k, k)."""
-        self._no_residual_structure("condvar (conditional variances of the random effects)")
+        if self.residual is not None:
+            self._check_supported("condvar (conditional variances of the random effects)")
         return {t.group: v for t, v in zip(self.design.terms, conditional_variances(self.design, self._est))}
 
     # ---------------------------------------------------------------------------------------- predictions
@@ -223,18 +226,21 @@ class LmmFit(MixedFit):
         return self._linear_predictor(newdata, include_re, allow_new_levels, self._est.beta)
 
     # ---------------------------------------------------------------------------------------- batches
-    def _no_residual_structure(self, what: str) -> None:
+    def _check_supported(self, what: str) -> None:
         if self.residual is not None:
             raise ValueError(f"{what} is not available yet for fits with residual correlation structures or variance "
                              "functions.")
+        if self.objective.rows is None:
+            raise ValueError(f"{what} is not available yet for fits with a known covariance over the levels "
+                             "(relmat=).")
 
     def _simulate(self, keys, use_re: bool):
-        self._no_residual_structure("simulation (and the parametric bootstrap)")
+        self._check_supported("simulation (and the parametric bootstrap)")
         est = self._est
         return engine.simulate(keys, est.beta, est.sigma, est.T, est.b, self.objective.rows, use_re=use_re)
 
     def _fit_batch(self, Y, start=None, **kwargs):
-        self._no_residual_structure("refitting to new responses")
+        self._check_supported("refitting to new responses")
         return engine.fit_many(self.objective, self.design, Y, self.solution.x if start is None else start, **kwargs)
 
     def _with_response(self, y) -> tuple[Design, LmmObjective]:
@@ -245,7 +251,7 @@ class LmmFit(MixedFit):
 
     def _weight_map(self):
         """(prior weights, weights -> [beta, theta, sigma] (JAX), names of theta and sigma)."""
-        self._no_residual_structure("derivatives in the prior weights")
+        self._check_supported("derivatives in the prior weights")
         obj = self.objective
 
         def f(w):
@@ -259,7 +265,7 @@ class LmmFit(MixedFit):
     def refit(self, y) -> LmmFit:
         """The same model fitted to another response ``y`` (one value per row of the fit), without rebuilding the
         design (lme4's ``refit``); the optimizer starts from this fit's theta."""
-        self._no_residual_structure("refit")
+        self._check_supported("refit")
         y = response_vector(y, self.nobs)
         design, obj = self._with_response(y)
         return LmmFit(design, obj, engine.solve(obj, design, self.solution.x, True))
@@ -285,12 +291,14 @@ class LmmFit(MixedFit):
 
     @cached_property
     def _kenward_roger(self) -> KenwardRoger:
+        self._check_supported("Kenward-Roger")
         return kenward_roger(self.design, self._est.T, self.sigma)
 
     def vcov_robust(self, type: str = "CR2", cluster: str | None = None) -> pd.DataFrame:
         """Cluster-robust covariance of the fixed effects (clubSandwich's ``vcovCR``; Stata's ``vce(robust)`` is
         CR1-like): ``type`` "CR2" (Bell-McCaffrey, default), "CR1", "CR0" (also "CR1p", "CR1S", "CR3");
         ``cluster``: a grouping factor of the model, default the outermost one."""
+        self._check_supported("cluster-robust covariance")
         return robust.vcov_robust(self, type, cluster)
 
     def coef_test_robust(self, type: str = "CR2", cluster: str | None = None,
@@ -298,6 +306,7 @@ class LmmFit(MixedFit):
         """t tests of the fixed effects with cluster-robust standard errors (clubSandwich's ``coef_test``):
         ``estimate, se, df, statistic, p_value``; ``test`` "Satterthwaite" (default), "naive-t", "naive-tp" or
         "z"."""
+        self._check_supported("cluster-robust tests")
         return robust.coef_test_robust(self, type, cluster, test)
 
     # ---------------------------------------------------------------------------------------- display
