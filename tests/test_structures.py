@@ -328,3 +328,9 @@ def test_pdcompsymm_gives_nlmes_identified_quantities():
     V = fit.marginal_covariance("M01").to_numpy()
     assert V[0, 0] == pytest.approx(ref["identified"]["marginal_variance"], rel=1e-3)
     assert V[0, 1] == pytest.approx(ref["identified"]["marginal_covariance"], rel=1e-3)
+
+
+def test_varfixed_takes_its_formula_first_as_nlme():
+    """nlme's ``varFixed(value = ~ age)``: the formula is the first argument."""
+    assert varFixed("~ age") == varFixed(form="~ age")
+    assert varFixed("~ age").form == "~ age"

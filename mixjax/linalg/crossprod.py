@@ -33,8 +33,8 @@ import scipy.sparse as sp
 from ..covariance import Known
 from ..design import Design, ReTerm
 
-__all__ = ["CrossProducts", "Rows", "crossproducts", "device_crossproducts", "engine_terms", "response_blocks",
-           "rest_layout", "rows", "term_matrix"]
+__all__ = ["CrossProducts", "Rows", "crossproducts", "device_crossproducts", "engine_terms", "level_sums",
+           "response_blocks", "rest_layout", "rows", "term_matrix"]
 
 
 class CrossProducts(NamedTuple):
@@ -108,7 +108,7 @@ def _pairs(eg: np.ndarray, starts: np.ndarray):
     return first, second
 
 
-def _level_sums(codes: np.ndarray, n_levels: int, U: np.ndarray, V: np.ndarray) -> np.ndarray:
+def level_sums(codes: np.ndarray, n_levels: int, U: np.ndarray, V: np.ndarray) -> np.ndarray:
     """``out[g] = sum over rows of level g of outer(U_row, V_row)``, shape ``(n_levels, U.shape[1], V.shape[1])``."""
     out = np.empty((n_levels, U.shape[1], V.shape[1]))
     for a in range(U.shape[1]):
@@ -133,8 +133,8 @@ def crossproducts(design: Design) -> CrossProducts:
     Xy = np.column_stack([design.X, design.y])
     wXy = Xy * w[:, None]
     wZ1 = t1.Z * w[:, None]
-    D0 = _level_sums(t1.codes, l1, wZ1, t1.Z)
-    Cxy = _level_sums(t1.codes, l1, wZ1, Xy)
+    D0 = level_sums(t1.codes, l1, wZ1, t1.Z)
+    Cxy = level_sums(t1.codes, l1, wZ1, Xy)
     cols = _rest_columns(design)
     if len(terms) == 1:  # one term: no sparse coupling at all
         A = Xy.T @ wXy

@@ -6,7 +6,9 @@ With residual covariance ``sigma^2 Lambda(rho)`` (``mixjax.residual``), the rows
 the cross-products of the whitened rows (``device_crossproducts``, O(n) per evaluation) go into the profiled
 deviance of ``mixjax.objectives.lmm`` unchanged, with ``-log|Lambda|`` in place of ``log|W|``. sigma stays
 profiled. The correlation groups lie within the levels of every random-effects term (checked when bound), so the
-whitened ``Z`` keeps each term's pattern. The identity-residual path (``make_lmm``) does not come here.
+whitened ``Z`` keeps each term's pattern. Markov correlations without a variance function take a shortcut: the
+whitened cross-products are fixed combinations of lag statistics summed once (``mixjax.objectives.lmm_lags``), so
+that an evaluation is sized by levels, not rows. The identity-residual path (``make_lmm``) does not come here.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from ..optim.newton import NOT_FINITE, Solution, solution, start
 from ..optim.status import Status
 from ..residual import Arrays, Bound, whiten
 from .lmm import LmmData, LmmObjective, LmmSpec, _deviance, forward_over_reverse
+from .lmm_lags import MAX_CLASSES, LagStats, host_lag_stats, lag_classes, lag_data, lag_stats
 
 __all__ = ["ResidualSpec", "ResidualData", "ResidualObjective", "make_residual", "lmm_data"]
 
@@ -36,6 +39,7 @@ class ResidualSpec(NamedTuple):
     bound: Bound
     l1: int
     n_entries: int
+    lags: bool = False  # the data carry lag statistics (``lmm_lags``)
 
     @property
     def n_theta(self) -> int:
@@ -48,7 +52,8 @@ class ResidualSpec(NamedTuple):
 
 class ResidualData(NamedTuple):
     """The unwhitened ``rows`` (prior weights in ``rows.weights``), the structures' ``arrays`` and the index arrays
-    of the cross-products (``LmmData``'s ``eg``, ``ej``, ``pg``, ``ptarget``) with ``n``."""
+    of the cross-products (``LmmData``'s ``eg``, ``ej``, ``pg``, ``ptarget``) with ``n``; ``lags``: the lag
+    statistics of a Markov correlation (``spec.lags``), else None."""
 
     rows: Rows
     arrays: Arrays
@@ -57,10 +62,16 @@ class ResidualData(NamedTuple):
     pg: jax.Array
     ptarget: jax.Array
     n: jax.Array
+    lags: LagStats | None = None
 
 
 def lmm_data(x, data: ResidualData, spec: ResidualSpec) -> LmmData:
     """The cross-products of the rows whitened at ``x``'s residual parameters (pure JAX)."""
+    if spec.lags:
+        b = spec.bound
+        a = b.correlation.lag(x[spec.n_theta :], data.lags.gaps, b.m)
+        index = LmmData(None, None, None, data.eg, data.ej, None, data.pg, data.ptarget, None, data.n, None)
+        return lag_data(a, data.lags, index)
     r = data.rows
     p, k1 = r.X.shape[1], r.Z1.shape[1]
     sw = jnp.sqrt(r.weights)[:, None]
@@ -74,6 +85,7 @@ def lmm_data(x, data: ResidualData, spec: ResidualSpec) -> LmmData:
 
 
 _lmm_data = _jit(lmm_data)
+_lag_stats = jit(lag_stats, static_argnames="sizes", classic_below=math.inf)
 
 
 def _full_deviance(x, data: ResidualData, spec: ResidualSpec):
@@ -127,10 +139,11 @@ def _taylor_vgh(x, data: ResidualData, spec: ResidualSpec):
 @_jit
 def value_grad_hess(x, data: ResidualData, spec: ResidualSpec):
     """Value, gradient and Hessian of the deviance: ``_taylor_vgh`` for variance functions and the Markov
-    correlations (O(n) rows), plain forward-over-reverse where groups are factored densely (XLA's CPU runtime was
-    seen to stall on the Taylor program of the dense path: corCompSymm, corARMA(1, 1))."""
-    dense = spec.bound.correlation is not None and not spec.bound.markov
-    return (forward_over_reverse(_full_deviance, x, data, spec) if dense else _taylor_vgh(x, data, spec))
+    correlations (O(n) rows), plain forward-over-reverse on lag statistics (level-sized) and where groups are
+    factored densely (XLA's CPU runtime was seen to stall on the Taylor program of the dense path: corCompSymm,
+    corARMA(1, 1))."""
+    plain = spec.lags or (spec.bound.correlation is not None and not spec.bound.markov)
+    return forward_over_reverse(_full_deviance, x, data, spec) if plain else _taylor_vgh(x, data, spec)
 
 
 @_jit
@@ -202,6 +215,12 @@ def make_residual(base: LmmObjective, bound: Bound, arrays: Arrays) -> ResidualO
     spec = ResidualSpec(base.spec, bound, int(d.D0.shape[0]), int(d.ev.shape[0]))
     rows = Rows(*(np.asarray(a) for a in base.rows))
     data = ResidualData(rows, arrays, d.eg, d.ej, d.pg, d.ptarget, d.n)
+    gaps, klass = lag_classes(np.asarray(arrays.gap))
+    if bound.markov and bound.correlation is not None and not bound.variances and 0 < len(gaps) <= MAX_CLASSES:
+        prev = np.asarray(arrays.prev)
+        stats = (host_lag_stats(rows, prev, klass, gaps, spec.l1) if spec.lmm.qr == 0 else
+                 _lag_stats(rows, prev, klass, gaps, (spec.l1, spec.lmm.qr, spec.n_entries)))
+        spec, data = spec._replace(lags=True), data._replace(lags=stats)
     free = np.ones(spec.n_x, dtype=bool)
     rho0, names = [], list(bound.names)
     if bound.correlation is not None:

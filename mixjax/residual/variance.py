@@ -119,10 +119,16 @@ class varConstPower(_Variance):
 
 @dataclass(frozen=True)
 class varFixed(_Variance):
-    """Variance proportional to a covariate: ``s = sqrt(|v|)``, no parameters."""
+    """Variance proportional to a covariate: ``s = sqrt(|v|)``, no parameters. As nlme's ``varFixed(value = ~ v)``,
+    the formula may be given first: ``varFixed("~ v")`` is ``varFixed(form="~ v")``."""
 
     form: str = "~ 1"
     per_stratum = ()
+
+    def __post_init__(self):
+        if isinstance(self.value, str):
+            object.__setattr__(self, "form", self.value)
+            object.__setattr__(self, "value", 0.0)
 
     def start(self, n_strata):
         return np.zeros(0)
