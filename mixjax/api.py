@@ -231,7 +231,8 @@ def glmm_many(formula: str, data, responses, *, family, link: str | None = None,
 
 
 def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str | None = None,
-         covariance: str = "unstructured", method: str = "ML", response: str | None = None) -> NlmeFit:
+         covariance: str = "unstructured", method: str = "ML", response: str | None = None, correlation=None,
+         weights=None) -> NlmeFit:
     """Fit a nonlinear mixed model, as R's ``nlme()``.
 
     ``model``: ``"response ~ expression"`` in data columns and parameters (a restricted parser: numbers, names,
@@ -244,23 +245,44 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
     (pdSymm) or ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` or ``"REML"`` (Lindstrom-Bates, nlme's numbers) or
     ``"laplace"`` (the Laplace approximation of the marginal likelihood, maximized with its exact gradient from
     the Lindstrom-Bates fit; one grouping factor).
+
+    Residual structures as nlme's (Lindstrom-Bates only): ``correlation=`` a correlation structure within groups
+    (``mixjax.corAR1()``, ``corCAR1(form="~ t | g")``, ...; default group: the innermost grouping), ``weights=`` a
+    variance function (``mixjax.varPower()``: of the fitted values, nlme's default; ``varIdent(form="~ 1 | g")``,
+    ``varExp(form="~ t")``, ...). The PNLS step minimizes the whitened penalized residual sum of squares and the
+    LME step estimates the structures' parameters with the covariance (``fit.correlation``,
+    ``fit.variance_function``).
     """
     if method not in ("ML", "REML", "laplace"):
         raise ValueError(f"method must be 'ML', 'REML' or 'laplace', got {method!r}.")
+    structured = correlation is not None or weights is not None
+    if weights is not None and not isinstance(weights, residual.VARIANCE_TYPES):
+        raise ValueError(f"weights={weights!r}: nlme's weights= takes a variance function (mixjax.varPower(), "
+                         "varIdent(form='~ 1 | g'), varExp, varConstPower, varFixed('~ v') for known variances, "
+                         "varComb); prior weights are not supported for nonlinear models.")
+    if structured and method == "laplace":
+        raise ValueError("method='laplace' does not take residual structures (correlation=, weights=); use "
+                         "method='ML' or 'REML' (Lindstrom-Bates, as nlme).")
+    extra = residual.form_columns(correlation, weights, data) if isinstance(data, pd.DataFrame) else ()
     problem = setup(model, data, fixed=fixed, random=random, start=start, groups=groups, covariance=covariance,
-                    response=response)
+                    response=response, extra_columns=extra)
     if method == "laplace" and len(problem.spec.terms) > 1:
         raise ValueError("method='laplace' needs a single grouping factor; with nested groups use method='ML' "
                          "(Lindstrom-Bates).")
-    state = nlme_engine.lindstrom_bates(problem.spec, problem.data, problem.beta0, problem.names, problem.groups,
-                                        problem.levels)
+    args = (problem.spec, problem.data, problem.beta0, problem.names, problem.groups, problem.levels)
+    if structured:
+        bound, arrays = nlme_engine.bind_residual(problem, correlation, weights)
+        state = nlme_engine.lindstrom_bates_residual(*args, bound, arrays, reml=method == "REML")
+    else:
+        state = nlme_engine.lindstrom_bates(*args)
     if not state.converged:
         raise ValueError(
             f"the Lindstrom-Bates iterations failed: {state.status}. Try other start values, or fewer random "
             "effects (covariance='diagonal', or fewer parameters in random)."
         )
     if method != "laplace":
-        return _warn_nlme(from_lindstrom_bates(problem, state, reml=method == "REML"))
+        return _warn_nlme(from_lindstrom_bates(problem, state, reml=method == "REML",
+                                               structures=(correlation, weights) if structured else ()))
     objective, solution = nlme_engine.laplace(problem, state)
     return _warn_nlme(from_laplace(problem, objective, solution, state.iterations + solution.iterations))
 

@@ -4,30 +4,38 @@ that maximizes the likelihood of the model linearized at the current point (the 
 criterion falls below ``pnlsTol``. The fit reported is nlme's: the PNLS estimates, and the covariance, ``sigma`` and
 log-likelihood of the LME fit of the last linearized model (``lindstrom_bates``; ``pnls_tol=0`` runs on to the
 fixed point of the iterations). ``laplace``: the Laplace approximation maximized from the Lindstrom-Bates fit by
-L-BFGS-B on its exact gradient (the Hessian from differences of it)."""
+L-BFGS-B on its exact gradient (the Hessian from differences of it). ``lindstrom_bates_residual``: the same with
+nlme's residual structures (``correlation=``, ``weights=``): whitened PNLS steps, and an LME step that estimates
+the structure's parameters with the covariance (``objectives.lmm_residual`` on the linearized design)."""
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
+from .._config import jit
 from ..covariance import Unstructured
 from ..design import Design, ReTerm
 from ..objectives.lmm import make_lmm
+from ..objectives.lmm_residual import make_residual
 from ..objectives.nlme import (
     NlmeData,
     NlmeSpec,
     host_factors,
     linearize,
     pnls_iteration,
+    pnls_iteration_white,
 )
 from ..objectives.nlme_laplace import make_laplace
 from ..optim.lbfgs import minimize_lbfgs
 from ..optim.newton import Solution
 from ..optim.reflect import minimize_reflecting
+from ..residual.bind import bind, whiten
 
-__all__ = ["BlockDeviance", "LindstromBates", "block_index", "laplace", "lindstrom_bates", "linearized_design"]
+__all__ = ["BlockDeviance", "LindstromBates", "bind_residual", "block_index", "laplace", "lindstrom_bates",
+           "lindstrom_bates_residual", "linearized_design", "whitened_design"]
 
 
 class BlockDeviance(NamedTuple):
@@ -78,7 +86,10 @@ def block_index(spec: NlmeSpec) -> np.ndarray:
 class LindstromBates(NamedTuple):
     """Where the iterations stopped: the PNLS's ``beta`` and ``bs`` (per term (levels, k)), the model linearized
     there (``design``), its deviance ``objective`` (``BlockDeviance``) and the LME step's ``solution`` on it (the
-    blocks' theta), the number of outer ``iterations`` (nlme's ``numIter``) and ``status``."""
+    blocks' theta), the number of outer ``iterations`` (nlme's ``numIter``) and ``status``. With a residual
+    structure (``lindstrom_bates_residual``): ``joint``, the last LME step over ``(theta, rho)`` (rho: its last
+    entries), and the structure ``bound`` to the rows with its ``arrays`` (the fitted values it last read); then
+    ``objective`` is the deviance of the rows whitened at rho."""
 
     beta: np.ndarray
     bs: list
@@ -87,6 +98,14 @@ class LindstromBates(NamedTuple):
     solution: Solution
     iterations: int
     status: str
+    joint: Solution | None = None
+    bound: object = None
+    arrays: object = None
+
+    @property
+    def rho(self) -> np.ndarray:
+        n = 0 if self.bound is None else self.bound.n_params
+        return self.joint.x[len(self.joint.x) - n :] if n else np.zeros(0)
 
     @property
     def converged(self) -> bool:
@@ -217,3 +236,151 @@ def laplace(problem, state: LindstromBates):
     psi0 = np.concatenate([state.solution.x, state.beta])
     lower = np.concatenate([state.objective.lower, np.full(len(state.beta), -np.inf)])
     return objective, minimize_lbfgs(objective.value_grad, psi0, lower)  # Hessian: differences of the gradient
+
+
+# ------------------------------------------------------------------------------------- residual structures
+class _Group(NamedTuple):
+    """A random-effects term as ``residual.bind`` checks it: its grouping column and level codes."""
+
+    factor: str
+    codes: np.ndarray
+
+
+def bind_residual(problem, correlation, variance):
+    """``(Bound, Arrays)``: the residual structures bound to the fit's rows (``mixjax.residual.bind``); a
+    correlation's default group is the innermost grouping (``outer/inner`` for nested groups), as nlme's."""
+    terms = [_Group(g, np.asarray(c)) for g, c in zip(problem.groups, problem.data.codes)]
+    return bind(correlation, variance, problem.frame, "/".join(problem.group_columns), terms)
+
+
+_whiten = jit(whiten, static_argnames="bound")
+
+
+def whitened_design(design: Design, rho, arrays, bound) -> Design:
+    """``design`` with its rows whitened at the structure's parameters ``rho``: ``Lambda^{-1/2} [X y Z]``, an LMM
+    with identity residuals whose deviance in theta is the structure's less ``log|Lambda|`` (constant in theta)."""
+    parts = [design.X, design.y[:, None], *(t.Z for t in design.terms)]
+    E = np.asarray(_whiten(np.asarray(rho, dtype=float), np.hstack(parts), arrays, bound)[0])
+    X, y, *Z = np.split(E, np.cumsum([p.shape[1] for p in parts])[:-1], axis=1)
+    return dataclasses.replace(design, X=X, y=y[:, 0],
+                               terms=tuple(dataclasses.replace(t, Z=z) for t, z in zip(design.terms, Z)))
+
+
+LME_OUTER_MAX_ITER = 50  # nlme's msMaxIter for the LME step of each outer iteration
+
+
+def _joint_step(design: Design, theta, rho, index, bound, arrays, reml: bool) -> Solution:
+    """nlme's LME step with a residual structure: the linearized model's (restricted) likelihood maximized over the
+    covariance blocks' theta and the structure's parameters together (entries of theta between covariance blocks
+    held at 0, the structures' ``fixed=True`` parameters at their values). The solution is over ``(theta, rho)``,
+    theta that of one unstructured term per grouping."""
+    objective = make_residual(make_lmm(design, reml=reml), bound, arrays)
+    n_full = objective.spec.n_theta
+    x0 = np.zeros(n_full + len(rho))
+    x0[index], x0[n_full:] = theta, rho
+    objective = objective._replace(free=np.r_[np.isin(np.arange(n_full), index), objective.free[n_full:]])
+    return minimize_reflecting(lambda x: objective.minimize(x, max_iter=LME_OUTER_MAX_ITER), x0, design.terms)
+
+
+def _theta_step(design: Design, theta, rho, index, blocks, bound, arrays):
+    """The ML fit of the covariance blocks' theta to the linearized model whitened at ``rho`` (nlme re-estimates the
+    random effects' covariance at fixed ``corFactor`` and ``varWeights`` in each PNLS iteration)."""
+    objective = BlockDeviance(make_lmm(whitened_design(design, rho, arrays, bound), reml=False), index, blocks)
+    return objective, minimize_reflecting(lambda x: objective.minimize(x, max_iter=LME_MAX_ITER),
+                                          np.maximum(theta, objective.lower), blocks)
+
+
+def lindstrom_bates_residual(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups: tuple, levels: tuple,
+                             bound, arrays, *, reml: bool = False, bs0=None, theta0=None, rho0=None,
+                             pnls_tol: float = PNLS_TOL, pnls_max_iter: int = PNLS_MAX_ITER,
+                             tolerance: float = TOLERANCE, max_iter: int = MAX_ITER) -> LindstromBates:
+    """nlme's Lindstrom-Bates iterations with a residual structure (``nlme.formula`` with ``correlation=`` or
+    ``weights=``). Each outer iteration: the variance function's ``fitted(.)`` covariate set to the model's values at
+    the current ``(beta, b)`` (nlme's ``update``); the LME step, ML or REML (``reml``), over the covariance and the
+    structure's parameters ``rho`` jointly on the model linearized there (``_joint_step``); then up to
+    ``pnls_max_iter`` PNLS iterations at that ``rho`` (held, as nlme's ``corFactor`` and ``varWeights``), each with
+    its ML re-estimate of the covariance on the whitened linearized model and a Gauss-Newton step on the whitened
+    residuals (``pnls_iteration_white``). The iterations stop when the PNLS criterion is below ``pnls_tol`` before
+    anything moved in an outer iteration (its LME step then saw the point where they stop), or by nlme's relative
+    ``tolerance`` on the fixed effects and the covariance and structure parameters over an outer iteration."""
+    theta = (np.concatenate([c.start() for term in spec.terms for c in term.covs])
+             if theta0 is None else np.asarray(theta0, dtype=float))
+    rho = np.asarray(_rho_start(bound) if rho0 is None else rho0, dtype=float)
+    beta = np.asarray(beta0, dtype=float)
+    bs = ([np.zeros((term.n_levels, len(term.params))) for term in spec.terms] if bs0 is None
+          else [np.asarray(b, dtype=float) for b in bs0])
+    index = block_index(spec)
+    blocks = tuple(_Block(c) for term in spec.terms for c in term.covs)
+    status = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence"
+    design = objective = solution = joint = None
+    broken = "stopped: the linearized model of iteration {} is not finite (check the start values)"
+
+    def linearized():
+        f, J = (np.asarray(a) for a in linearize(beta, bs, data, spec))
+        ok = np.all(np.isfinite(f)) and np.all(np.isfinite(J))
+        return f, (linearized_design(data, f, J, beta, bs, names, groups, levels, spec) if ok else None)
+
+    def state(it, status):
+        return LindstromBates(beta, bs, design, objective, solution, it, status, joint, bound, arrays)
+
+    it = 0
+    for it in range(1, max_iter + 1):
+        beta_start, theta_start, rho_start = beta, theta, rho
+        f, design = linearized()
+        if design is None:
+            return state(it, broken.format(it))
+        if bound.fitted:
+            arrays = arrays._replace(fitted=f)
+        try:
+            joint = _joint_step(design, theta, rho, index, bound, arrays, reml)
+        except ValueError:
+            return state(it, broken.format(it))
+        theta, rho = joint.x[index], joint.x[len(joint.x) - len(rho) :]
+        factor, moved, met, stale = 1.0, False, False, False
+        for _ in range(pnls_max_iter):
+            if stale:
+                (_, design), stale = linearized(), False
+                if design is None:
+                    return state(it, broken.format(it))
+            try:
+                objective, solution = _theta_step(design, theta, rho, index, blocks, bound, arrays)
+            except ValueError:
+                return state(it, broken.format(it))
+            if not np.isfinite(solution.fun):
+                return state(it, broken.format(it))
+            theta_old, theta = theta, solution.x
+            Ts = host_factors(theta, spec)
+            us = [np.linalg.lstsq(T, b.T, rcond=None)[0].T for b, T in zip(bs, Ts)]
+            step = pnls_iteration_white(beta, us, theta, factor, pnls_tol, rho, arrays, data, spec, bound)
+            new_beta, new_us, factor, crit, t = jax.device_get(step)
+            if t == 0.0:  # as lindstrom_bates: the criterion is met, or no step decreases the objective
+                settled = crit < pnls_tol or np.max(np.abs(theta - theta_old), initial=0.0) <= 1e-8 * (
+                    1.0 + np.max(np.abs(theta), initial=0.0))
+                if settled and solution.converged:
+                    met = True
+                    break
+                continue
+            beta, moved, stale = np.asarray(new_beta), True, True
+            bs = [u @ T.T for u, T in zip(new_us, Ts)]
+        if met and not moved:
+            status = ("converged: PNLS criterion below pnlsTol" if crit < pnls_tol else
+                      "converged: fixed effects, random effects and covariance stopped moving")
+            break
+        if (_relative_change(beta, beta_start, tolerance) <= tolerance
+                and _relative_change(np.r_[theta, rho], np.r_[theta_start, rho_start], tolerance) <= tolerance
+                and solution.converged):  # nlme's rule; the fit is reported at the model linearized here
+            if stale:
+                _, design = linearized()
+                if design is None:
+                    return state(it, broken.format(it))
+                objective, solution = _theta_step(design, theta, rho, index, blocks, bound, arrays)
+                theta = solution.x
+            status = "converged: fixed effects and covariance parameters stopped moving (nlme's tolerance)"
+            break
+    return state(it, status)
+
+
+def _rho_start(bound) -> np.ndarray:
+    """The structures' start values (nlme's unconstrained scale), correlation first."""
+    parts = [bound.correlation.start(bound.m)] if bound.correlation is not None else []
+    return np.concatenate(parts + [f.start(len(strata)) for f, strata in bound.variances] + [np.zeros(0)])

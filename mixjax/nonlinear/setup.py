@@ -37,7 +37,8 @@ class CallableModel:
 class NlmeProblem:
     """Everything a fit needs: ``spec`` (static) and ``data`` (arrays), coefficient ``names``, per term (largest
     first) its grouping column (``groups``) and ``levels`` (nested ones labelled 'outer/inner'), ``fixed_specs`` (param -> formulaic ModelSpec or None for a
-    constant), ``group_columns`` (outer to inner), the start ``beta0`` and the ``model`` text for display."""
+    constant), ``group_columns`` (outer to inner), the start ``beta0``, the ``model`` text for display and the
+    ``frame`` of the rows used (the model's columns and those of ``extra_columns``: residual structures' forms)."""
 
     model: str
     spec: NlmeSpec
@@ -49,6 +50,7 @@ class NlmeProblem:
     group_columns: tuple
     beta0: np.ndarray
     n_missing: int
+    frame: pd.DataFrame | None = None
 
 
 def _names(text: str, what: str) -> list[str]:
@@ -220,7 +222,7 @@ def _structure(covariance, k: int):
 
 
 def setup(model, data, *, fixed, random, start=None, groups=None, covariance="unstructured",
-          response: str | None = None) -> NlmeProblem:
+          response: str | None = None, extra_columns: tuple = ()) -> NlmeProblem:
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     if isinstance(covariance, str) and covariance.lower() == "pddiag":
@@ -251,7 +253,7 @@ def setup(model, data, *, fixed, random, start=None, groups=None, covariance="un
     if bad:
         raise ValueError(f"the model reads column(s) {', '.join(bad)}, which are not numeric; a model reads numbers "
                          "(a factor's effect on a parameter goes in fixed=, e.g. {'Asym': '~ Variety'}).")
-    needed = list(dict.fromkeys([*columns, response, *covariates, *group_columns]))
+    needed = list(dict.fromkeys([*columns, response, *covariates, *group_columns, *extra_columns]))
     frame, _, _, n_missing = _drop_missing(data, needed, None)
     X, specs, names = _fixed_matrices(rhs, frame)
     owner = tuple(i for i, p in enumerate(params) for _ in range(1 if specs[p] is None else len(specs[p].column_names)))
@@ -275,7 +277,7 @@ def setup(model, data, *, fixed, random, start=None, groups=None, covariance="un
         raise ValueError(f"the model (or its derivatives in the parameters) is not finite at the start values in "
                          f"{bad.size} row(s) (first at row {int(bad[0])}); change start.")
     return NlmeProblem(label, spec, nlme_data, tuple(names), tuple(group_columns[i] for i in order),
-                       tuple(levels[i][1] for i in order), specs, tuple(group_columns), beta0, n_missing)
+                       tuple(levels[i][1] for i in order), specs, tuple(group_columns), beta0, n_missing, frame)
 
 
 def depth(problem: NlmeProblem, group: str) -> int:

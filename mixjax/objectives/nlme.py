@@ -11,6 +11,8 @@ sigma^2 T_t T_t'`` (``T_t`` block diagonal, one block per covariance block, lme4
   step halving (``pnls_iteration``, the engine's default), with each row's derivatives from one ``jax.vjp`` and the
   normal equations solved blockwise (per level of the first, largest term; the fixed effects and the other terms
   dense).
+* With a residual structure (``pnls_iteration_white``), the residuals and their derivatives are whitened first,
+  ``Lambda^{-1/2} (y - f)`` (``mixjax.residual.whiten`` at the structure's parameters, held during the step).
 * Linearization at ``(beta, b)``: ``J = df/dphi`` (n, P); the LMM has fixed-effects columns ``J[:, p] X_p``,
   random-effects columns ``J[:, t's parameters]`` per term, and pseudo-response ``w = y - f + X beta + sum Z b``.
 
@@ -30,9 +32,10 @@ import numpy as np
 from .._config import jit
 from ..covariance import BlockDiagonal, Unstructured
 from ..linalg.blocked import block_factor, block_solve
+from ..residual.bind import whiten
 
 __all__ = ["NlmeData", "NlmeSpec", "TermSpec", "host_factors", "linearize", "phi", "pnls", "pnls_iteration",
-           "relative_factors"]
+           "pnls_iteration_white", "relative_factors"]
 
 
 class TermSpec(NamedTuple):
@@ -154,9 +157,11 @@ def _bs(us, theta, spec):
     return [u @ T.T for u, T in zip(us, relative_factors(theta, spec))]
 
 
-def _pnls_objective(beta, us, theta, data: NlmeData, spec: NlmeSpec):
-    """``|y - f(beta, T u)|^2 + |u|^2``."""
+def _pnls_objective(beta, us, theta, data: NlmeData, spec: NlmeSpec, white=None):
+    """``|y - f(beta, T u)|^2 + |u|^2`` (``white``: the residuals whitened first, ``|Lambda^{-1/2} r|^2``)."""
     r = data.y - _f(phi(beta, _bs(us, theta, spec), data, spec), data, spec)
+    if white is not None:
+        r = white(r[:, None])[:, 0]
     return r @ r + sum(jnp.sum(u**2) for u in us)
 
 
@@ -179,16 +184,30 @@ def _dense_term(A, codes, n_levels):
     return jnp.zeros((n, n_levels * k)).at[jnp.arange(n)[:, None], cols].set(A)
 
 
-def _pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec):
+def _whitened(white, r, XJ, A):
+    """``Lambda^{-1/2}`` applied to the residuals ``r``, the fixed-effects columns ``XJ`` and each term's columns
+    ``A`` at once (one pass over the rows)."""
+    sizes = np.cumsum([XJ.shape[1]] + [a.shape[1] for a in A])
+    E = white(jnp.concatenate([XJ, *A, r[:, None]], axis=1))
+    return E[:, -1], E[:, : sizes[0]], [E[:, a:b] for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def _pnls_step(beta, us, theta, data: NlmeData, spec: NlmeSpec, white=None):
     """Gauss-Newton step ``(d_beta, d_us)`` for the PNLS objective, its current value and its minimum on the
     linearized model (``value - g'd`` with ``g`` the right-hand side of the normal equations). The normal equations have
     the random effects' block structure (``linalg.blocked``: per-level blocks for the first term's ``u``, dense for
-    ``beta`` and the other terms), so the cost is linear in the number of levels of the first term."""
+    ``beta`` and the other terms), so the cost is linear in the number of levels of the first term. ``white``: a
+    residual structure's whitening ``E -> Lambda^{-1/2} E`` (n, c), applied to the residuals and their derivatives
+    (nlme's ``corFactor`` and ``varWeights``; its groups lie within every term's levels, so each row's derivatives
+    stay with its own levels)."""
     Ts = relative_factors(theta, spec)
     f, J = _linearize(beta, [u @ T.T for u, T in zip(us, Ts)], data, spec)
     r = data.y - f
     A = [J[:, jnp.array(term.params)] @ T for term, T in zip(spec.terms, Ts)]  # d f / d u_t per row
-    D = jnp.concatenate([J[:, jnp.array(spec.owner)] * data.X]
+    XJ = J[:, jnp.array(spec.owner)] * data.X
+    if white is not None:
+        r, XJ, A = _whitened(white, r, XJ, A)
+    D = jnp.concatenate([XJ]
                         + [_dense_term(a, c, t.n_levels) for a, c, t in zip(A[1:], data.codes[1:], spec.terms[1:])],
                         axis=1)
     penalty = jnp.concatenate([jnp.zeros(len(spec.owner))] + [jnp.ones(u.size) for u in us[1:]])
@@ -233,6 +252,24 @@ def pnls(beta, us, theta, data: NlmeData, spec: NlmeSpec, max_iter: int = 100):
     return beta, us, it
 
 
+def _pnls_iteration(beta, us, theta, factor, tol, data: NlmeData, spec: NlmeSpec, white=None):
+    d_beta, d_us, ss, s_lin = _pnls_step(beta, us, theta, data, spec, white)
+    n_par = len(spec.owner) + sum(u.size for u in us)
+    nrdof = data.y.shape[0] - n_par
+    crit = jnp.sqrt(nrdof * jnp.maximum(ss - s_lin, 0.0) / (n_par * s_lin))
+    search = (crit >= tol) & jnp.isfinite(ss) & jnp.isfinite(crit)
+
+    def worse(t):
+        moved = _pnls_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec, white)
+        return search & ~(moved < ss) & (t >= 1e-10)  # a non-finite objective is worse too
+
+    t = jax.lax.while_loop(worse, lambda t: 0.5 * t, jnp.asarray(factor, dtype=beta.dtype))
+    t = jnp.where(search & (t >= 1e-10), t, 0.0)  # the loop ends above 1e-10 only where S decreased
+    t = jnp.where(t * _biggest([d_beta, *d_us]) >= 1e-10 * (1.0 + _biggest([beta, *us])), t, 0.0)  # or negligible
+    factor = jnp.where(t > 0, jnp.minimum(1.0, 2.0 * t), factor)
+    return beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], factor, crit, t
+
+
 @partial(jit, static_argnames="spec")
 def pnls_iteration(beta, us, theta, factor, tol, data: NlmeData, spec: NlmeSpec):
     """One iteration of nlme's PNLS (``nlme_iterate`` in nlme's C code) at fixed ``theta``: the Gauss-Newton increment
@@ -243,18 +280,12 @@ def pnls_iteration(beta, us, theta, factor, tol, data: NlmeData, spec: NlmeSpec)
     fraction (at most 1), as nlme. Returns ``(beta, us, factor, criterion, step)``: ``step`` the accepted fraction,
     0 where nothing moved (the criterion is below ``tol``, or no step decreases ``S``, or the step would move nothing
     by more than 1e-10, relative)."""
-    d_beta, d_us, ss, s_lin = _pnls_step(beta, us, theta, data, spec)
-    n_par = len(spec.owner) + sum(u.size for u in us)
-    nrdof = data.y.shape[0] - n_par
-    crit = jnp.sqrt(nrdof * jnp.maximum(ss - s_lin, 0.0) / (n_par * s_lin))
-    search = (crit >= tol) & jnp.isfinite(ss) & jnp.isfinite(crit)
+    return _pnls_iteration(beta, us, theta, factor, tol, data, spec)
 
-    def worse(t):
-        moved = _pnls_objective(beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], theta, data, spec)
-        return search & ~(moved < ss) & (t >= 1e-10)  # a non-finite objective is worse too
 
-    t = jax.lax.while_loop(worse, lambda t: 0.5 * t, jnp.asarray(factor, dtype=beta.dtype))
-    t = jnp.where(search & (t >= 1e-10), t, 0.0)  # the loop ends above 1e-10 only where S decreased
-    t = jnp.where(t * _biggest([d_beta, *d_us]) >= 1e-10 * (1.0 + _biggest([beta, *us])), t, 0.0)  # or negligible
-    factor = jnp.where(t > 0, jnp.minimum(1.0, 2.0 * t), factor)
-    return beta + t * d_beta, [u + t * d for u, d in zip(us, d_us)], factor, crit, t
+@partial(jit, static_argnames=("spec", "bound"))
+def pnls_iteration_white(beta, us, theta, factor, tol, rho, arrays, data: NlmeData, spec: NlmeSpec, bound):
+    """``pnls_iteration`` on the residuals whitened by a residual structure (``mixjax.residual``: ``bound`` and
+    ``arrays``) at its parameters ``rho``, held during the step as nlme holds ``corFactor`` and ``varWeights``
+    during its PNLS step: the penalized sum of squares is ``|Lambda^{-1/2} (y - f)|^2 + |u|^2``."""
+    return _pnls_iteration(beta, us, theta, factor, tol, data, spec, lambda E: whiten(rho, E, arrays, bound)[0])

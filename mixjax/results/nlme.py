@@ -9,21 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engines.nlme import PNLS_TOL, LindstromBates, lindstrom_bates
+from ..engines.nlme import PNLS_TOL, LindstromBates, lindstrom_bates, lindstrom_bates_residual
+from ..engines.residual import ResidualFit
 from ..inference import tables
 from ..inference.confint import confint
 from ..nonlinear.setup import NlmeProblem, depth
 from ..objectives.lmm import make_lmm
+from ..objectives.lmm_residual import make_residual
 from ..objectives.nlme import NlmeData, _f, host_factors, phi
 from ..optim.newton import Solution
+from ..residual.bind import log_sd
 from .base import SINGULAR_TOL, Criteria
 from .estimates import covariance_parts, estimates
-from .lmm import OptimizerInfo
+from .lme import _structures
+from .lmm import LmmFit, OptimizerInfo
 from .status import describe
 from .summary import Summary
 
@@ -49,6 +54,12 @@ class NlmeFit(Criteria):
     iterations: int
     status: str
     pnls_tol: float | None = PNLS_TOL  # nlme's pnlsTol where the Lindstrom-Bates iterations stopped (None: Laplace)
+    residual: object = None  # ``engines.residual.ResidualFit`` of the last linearized model, with residual structures
+
+    # the residual structures' parameters in the LMM fits' layout (``fit.correlation``, ``fit.variance_function``)
+    _structure = LmmFit._structure
+    correlation = LmmFit.correlation
+    variance_function = LmmFit.variance_function
 
     @property
     def spec(self):
@@ -92,7 +103,18 @@ class NlmeFit(Criteria):
 
     @property
     def df(self) -> int:
-        return len(self.beta) + len(self.theta_values) + 1
+        """Fixed effects, covariance parameters, sigma and the residual structures' free parameters (nlme's)."""
+        o = self.residual.objective if self.residual is not None else None
+        return len(self.beta) + len(self.theta_values) + 1 + (0 if o is None else int(o.free[o.spec.n_theta :].sum()))
+
+    def pearson_residuals(self) -> np.ndarray:
+        """``residuals() / (sigma s_i)``, ``s_i`` the variance function's SD multiplier of row i (nlme's
+        ``resid(m, type = "pearson")``; the correlation is not undone)."""
+        scale = self.sigma * np.ones(self.nobs)
+        if self.residual is not None:
+            o = self.residual.objective
+            scale *= np.exp(np.asarray(log_sd(self.residual.rho[o.spec.bound.n_corr :], o.data.arrays, o.spec.bound)))
+        return self.residuals() / scale
 
     @property
     def nobs(self) -> int:
@@ -207,11 +229,19 @@ class NlmeFit(Criteria):
             raise ValueError("fixed_point() is for Lindstrom-Bates fits (method='ML' or 'REML'); a Laplace fit is "
                              "the maximum of its own objective.")
         p = self.problem
-        state = lindstrom_bates(p.spec, p.data, self.beta, p.names, p.groups, p.levels, bs0=self.bs,
-                                theta0=self.theta_values, pnls_tol=0.0, tolerance=1e-10)
+        if self.residual is None:
+            state = lindstrom_bates(p.spec, p.data, self.beta, p.names, p.groups, p.levels, bs0=self.bs,
+                                    theta0=self.theta_values, pnls_tol=0.0, tolerance=1e-10)
+        else:
+            r = self.residual
+            state = lindstrom_bates_residual(p.spec, p.data, self.beta, p.names, p.groups, p.levels,
+                                             r.objective.spec.bound, r.objective.data.arrays,
+                                             reml=self.method == "REML", bs0=self.bs, theta0=self.theta_values,
+                                             rho0=r.rho, pnls_tol=0.0, tolerance=1e-10)
         if not state.converged:
             raise ValueError(f"the Lindstrom-Bates iterations did not reach their fixed point: {state.status}.")
-        return from_lindstrom_bates(p, state, reml=self.method == "REML", pnls_tol=0.0)
+        structures = () if self.residual is None else (self.residual.correlation, self.residual.variance)
+        return from_lindstrom_bates(p, state, reml=self.method == "REML", pnls_tol=0.0, structures=structures)
 
     def summary(self, ddf: str | None = None, adjust_sigma: bool = True) -> Summary:
         """nlme's ``summary.nlme``: AIC, BIC and log-likelihood; the random effects' standard deviations with the
@@ -246,17 +276,37 @@ class NlmeFit(Criteria):
 
 
 def from_lindstrom_bates(problem: NlmeProblem, state: LindstromBates, reml: bool = False,
-                         pnls_tol: float = PNLS_TOL) -> NlmeFit:
+                         pnls_tol: float = PNLS_TOL, structures: tuple = ()) -> NlmeFit:
     """nlme's numbers where the iterations stopped. REML as nlme computes it for nonlinear models: its PNLS step
     re-estimates the relative covariance by ML at every iteration, so the fixed effects and relative covariance are
     the ML ones; ``sigma`` (divisor ``n - p``), the covariances scaled by it, and the restricted log-likelihood come
-    from the REML criterion of the final linearized model."""
+    from the REML criterion of the final linearized model. With residual structures (``structures``: the
+    correlation and variance function as given) see ``_from_residual``."""
+    if state.bound is not None:
+        return _from_residual(problem, state, reml, pnls_tol, structures)
     objective = make_lmm(state.design, reml=True) if reml else state.objective.objective
     theta = state.solution.x
     est = estimates(objective, state.design, state.objective.full(theta))
     fun = float(objective.deviance(state.objective.full(theta))) if reml else state.solution.fun
     return NlmeFit(problem, "REML" if reml else "ML", state.beta, list(state.bs), theta, est.sigma, est.vcov,
                    -0.5 * fun, state.solution, state.iterations, state.status, pnls_tol)
+
+
+def _from_residual(problem: NlmeProblem, state: LindstromBates, reml: bool, pnls_tol: float,
+                   structures: tuple) -> NlmeFit:
+    """As nlme's final ``MEestimate``: the (restricted) likelihood of the last linearized model with the residual
+    structure, at the covariance of the last PNLS iteration and the structure's parameters of the last LME step,
+    ``log|Lambda|`` included; ``sigma`` and the covariance of the fixed effects from the rows whitened there."""
+    objective = make_residual(make_lmm(state.design, reml=reml), state.bound, state.arrays)
+    theta = state.solution.x
+    full = state.objective.full(theta)
+    x = np.r_[full, state.rho]
+    est = estimates(objective.conditional(x), state.design, full)
+    fun = float(objective.deviance(x))
+    correlation, variance = structures or (state.bound.correlation, None)
+    residual = ResidualFit(objective, state.joint._replace(x=x), correlation, variance)
+    return NlmeFit(problem, "REML" if reml else "ML", state.beta, list(state.bs), theta, est.sigma, est.vcov,
+                   -0.5 * fun, state.solution, state.iterations, state.status, pnls_tol, residual)
 
 
 def from_laplace(problem: NlmeProblem, objective, solution: Solution, iterations: int) -> NlmeFit:
@@ -359,6 +409,17 @@ def _groups_text(fit: NlmeFit) -> str:
     return f"Number of Observations: {fit.nobs}\nNumber of Groups:\n{table}"
 
 
+def _structure_lines(fit: NlmeFit) -> list[str]:
+    """The residual structures as nlme's ``print(summary(m))`` shows them (``results.lme``'s lines; a
+    correlation's default form names the innermost grouping)."""
+    if fit.residual is None:
+        return []
+    group = SimpleNamespace(factor="/".join(fit.problem.group_columns))
+    view = SimpleNamespace(residual=fit.residual, correlation=fit.correlation,
+                           variance_function=fit.variance_function, design=SimpleNamespace(terms=[group]))
+    return _structures(view)
+
+
 def summarize_nlme(fit: NlmeFit, ddf: str | None = None, adjust_sigma: bool = True) -> Summary:
     """``NlmeFit.summary``: nlme's ``summary.nlme`` as a ``Summary`` (the LMM's and GLMM's)."""
     criteria = pd.DataFrame([[_g(fit.aic), _g(fit.bic), _g(fit.loglik)]], columns=["AIC", "BIC", "logLik"])
@@ -382,11 +443,12 @@ def summarize_nlme(fit: NlmeFit, ddf: str | None = None, adjust_sigma: bool = Tr
     shown = pd.DataFrame({"Value": _column(fixed["Value"]), "Std.Error": _column(se),
                           "DF": [f"{v:.0f}" if np.isfinite(v) else "Inf" for v in df], "t-value": _column(stat),
                           "p-value": [f"{v:.4f}" for v in p]}, index=fixed.index)
-    resid = np.quantile(fit.residuals() / fit.sigma, [0.0, 0.25, 0.5, 0.75, 1.0])
+    resid = np.quantile(fit.pearson_residuals(), [0.0, 0.25, 0.5, 0.75, 1.0])
     body = [
         "Random effects:",
         random_text,
         "",
+        *_structure_lines(fit),
         f"Fixed effects:  {' + '.join(fit.problem.names)}",
         shown.to_string(),
     ]
