@@ -22,10 +22,13 @@ from .optim import Solution, minimize
 from .residual import (
     corAR1,
     corARMA,
+    corBanded,
+    corBy,
     corCAR1,
     corCompSymm,
     corExp,
     corSymm,
+    corToeplitz,
     varComb,
     varConstPower,
     varExp,
@@ -40,7 +43,7 @@ from .results.nlme import NlmeFit
 __version__ = "0.1.0"
 
 __all__ = [
-    "corAR1", "corARMA", "corCAR1", "corCompSymm", "corExp", "corSymm",
+    "corAR1", "corARMA", "corCAR1", "corCompSymm", "corExp", "corSymm", "corToeplitz", "corBanded", "corBy",
     "varComb", "varConstPower", "varExp", "varFixed", "varIdent", "varPower",
     "lme", "gls", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "stata",
     "lmm",

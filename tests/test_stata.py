@@ -3,13 +3,17 @@ shared/reference/stata_me_syntax.md), a few fits against the hand-written mixjax
 result on Orange."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import mixjax
 import mixjax.stata
 from mixjax.stata import Residuals, StataModel, fit, translate, with_stata_names
-from mixjax.stata.run import quote_bases
+from mixjax.stata.constraints import linear, numlist
+from mixjax.stata.run import quote_bases, residual_objects
 
 
 def norm(formula: str) -> str:
@@ -146,7 +150,10 @@ ERRORS = [
     ("mixed y x || id", "needs a colon"),
     ("mixed y x if x > 1 || id:", "qualifiers are not supported"),
     ("mixed y x [pw=w] || id:", "weights"),
-    ("mixed y x || id:, constraints(1)", "not supported yet"),
+    ("melogit y x || id:, constraints(1)", "mixjax.glmm, which has none"),
+    ("mixed y x || id:, constraints(a)", "write constraint numbers"),
+    ("mixed y || id:, residuals(toeplitz, t(t))", "needs its order"),
+    ("mixed y || id:, residuals(banded, t(t))", "needs its order"),
     ("melogit y x || id:, reml", "reml is an option of mixed"),
     ("meglm y x || id:, family(tweedie)", "unknown family"),
     ("meglm y x || id:, family(poisson) link(probit)", "does not suit family poisson"),
@@ -252,3 +259,162 @@ def test_summary_in_statas_layout():
     assert random.loc["sd(Residual)", "Estimate"] == pytest.approx(fit.sigma)
     with pytest.raises(ValueError, match="style"):
         fit.summary(style="sas")
+
+
+# ------------------------------------------------------------------------------------------------ residuals() of
+# toeplitz #, banded #, by(); references: tests/reference/make_stata_residuals.R (direct maximization of the
+# Gaussian (RE)ML likelihood in R; toeplitz 3 on four occasions: nlme's gls with corARMA(p = 3))
+
+RESIDUAL_REFS = json.loads((Path(__file__).parent / "reference" / "extra_stata_residuals.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def orthodont():
+    o = mixjax.datasets.load("Orthodont")
+    return o.assign(occ=(o["age"] - 8) // 2 + 1)
+
+
+def _stata_params(fit) -> dict:
+    """The fit's parameters under the reference's names: var_cons, var_e (per position / level), correlations."""
+    vc = fit.varcorr
+    out = {"var_cons": float(vc.loc[vc.group == "Subject", "vcov"].iloc[0]), **dict(fit.correlation)}
+    ratios = {k: v for k, v in fit.variance_function.items() if k != "class"}
+    strata = fit.residual.objective.spec.bound.variances
+    levels = strata[0][1] if strata else ("",)
+    for level in levels:
+        name = {"": "var_e", "Female": "var_e.Female", "Male": "var_e.Male"}.get(level, f"var_e{level}")
+        out[name] = fit.sigma**2 * ratios.get(level, 1.0) ** 2
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(k for k in RESIDUAL_REFS if "params" in RESIDUAL_REFS[k]))
+def test_residual_structures_reproduce_the_references(orthodont, case):
+    ref = RESIDUAL_REFS[case]
+    data = orthodont.drop(index=np.array(ref["dropped_rows"]) - 1) if "dropped_rows" in ref else orthodont
+    fit = mixjax.stata(ref["stata"], data)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-4)
+    ours = _stata_params(fit)
+    for name, value in ref["params"].items():
+        assert ours[name] == pytest.approx(value, rel=5e-3, abs=1e-5), name
+    np.testing.assert_allclose(fit.fixef, list(ref["fixef"].values()), rtol=1e-4)
+
+
+def test_toeplitz_of_every_lag_is_any_stationary_correlation(orthodont):
+    """toeplitz 3 over four occasions: gls with corARMA(p = 3) (every stationary correlation); the random
+    intercept adds a constant to a Toeplitz covariance, so only the marginal covariance is identified."""
+    ref = RESIDUAL_REFS["toeplitz3_reml"]
+    fit = mixjax.stata(ref["stata"], orthodont)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-4)
+    np.testing.assert_allclose(fit.marginal_covariance("M01").to_numpy(), ref["marginal_cov"], rtol=5e-3)
+
+
+def test_banded_of_every_lag_is_unstructured(orthodont):
+    banded = mixjax.stata("mixed distance age || Subject:, residuals(banded 3, t(occ))", orthodont)
+    unstructured = mixjax.stata("mixed distance age || Subject:, residuals(unstructured, t(occ))", orthodont)
+    assert banded.loglik == pytest.approx(unstructured.loglik, abs=1e-8)
+    assert {k: v for k, v in banded.correlation.items() if k != "class"} == pytest.approx(
+        {k: v for k, v in unstructured.correlation.items() if k != "class"}, abs=1e-6)
+
+
+RESIDUAL_OBJECTS = [
+    ("toeplitz 2, t(t)", {"correlation": mixjax.corToeplitz(order=2, form="~ t | id")}),
+    ("banded 1, t(t)", {"correlation": mixjax.corBanded(order=1, form="~ t | id"),
+                        "weights": mixjax.varIdent(form="~ 1 | t")}),
+    ("ar 1, t(t) by(g)", {"correlation": mixjax.corBy(mixjax.corAR1(form="~ t | id"), by="g"),
+                          "weights": mixjax.varIdent(form="~ 1 | g")}),
+    ("exchangeable, by(g)", {"correlation": mixjax.corBy(mixjax.corCompSymm(form="~ 1 | id"), by="g"),
+                             "weights": mixjax.varIdent(form="~ 1 | g")}),
+    ("un, t(t) by(g)", {"correlation": mixjax.corBy(mixjax.corSymm(form="~ t | id"), by="g"),
+                        "weights": mixjax.varIdent(form="~ 1 | t#g")}),
+    # without the new options, as before
+    ("ar 1, t(t)", {"correlation": mixjax.corAR1(form="~ t | id")}),
+    ("ma 2, t(t)", {"correlation": mixjax.corARMA(form="~ t | id", q=2)}),
+    ("un, t(t)", {"correlation": mixjax.corSymm(form="~ t | id"), "weights": mixjax.varIdent(form="~ 1 | t")}),
+    ("ind, by(g)", {"weights": mixjax.varIdent(form="~ 1 | g")}),
+    ("exchangeable", {"correlation": mixjax.corCompSymm(form="~ 1 | id")}),
+]
+
+
+@pytest.mark.parametrize("option, objects", RESIDUAL_OBJECTS)
+def test_residual_objects(option, objects):
+    model = translate(f"mixed y || id:, residuals({option})")
+    assert residual_objects(model.kwargs["residuals"]) == objects
+    assert model.constraints == ()
+
+
+def test_residual_structures_bad_input(orthodont):
+    with pytest.raises(ValueError, match="order 4 needs lags up to 4.*4 positions.*order <= 3"):
+        mixjax.stata("mixed distance age || Subject:, residuals(toeplitz 4, t(occ))", orthodont)
+    with pytest.raises(ValueError, match="variable 'grp' is not in the data"):
+        mixjax.stata("mixed distance age || Subject:, residuals(ar 1, t(occ) by(grp))", orthodont)
+    with pytest.raises(ValueError, match="corBy: the column 'grp' of by= is not in the data"):
+        mixjax.lmm("distance ~ age + (1 | Subject)", orthodont,
+                   correlation=mixjax.corBy(mixjax.corAR1(form="~ occ | Subject"), by="grp"))
+    with pytest.raises(ValueError, match="'age' must be constant within each group"):
+        mixjax.lmm("distance ~ age + (1 | Subject)", orthodont,
+                   correlation=mixjax.corBy(mixjax.corAR1(form="~ occ | Subject"), by="age"))
+    with pytest.raises(ValueError, match="order must be a whole number >= 1"):
+        mixjax.corToeplitz(order=0)
+    with pytest.raises(ValueError, match="not a positive-definite Toeplitz"):
+        mixjax.corToeplitz(order=2, value=(0.9, -0.9)).start(4)
+
+
+def test_toeplitz_values_round_trip():
+    cor = mixjax.corToeplitz(order=3, value=(0.5, 0.2, -0.1))
+    assert cor.natural(cor.start(5), 5) == pytest.approx({"rho1": 0.5, "rho2": 0.2, "rho3": -0.1})
+
+
+# ------------------------------------------------------------------------------------------------ constraints()
+
+
+def test_constraint_numbers_and_expressions():
+    assert numlist("1 3/5, 7") == (1, 3, 4, 5, 7)
+    assert translate("mixed y x || id: x, constraints(1/2)").constraints == (1, 2)
+    assert translate("mixed y x || id: x || id2:").effects == ((1, 1, "id", ("x", "_cons")), (2, 1, "id:id2", ("_cons",)))
+    assert linear("-2*[lns1_1_1]_cons + 3 = _b[lnsig_e:_cons]") == ({"lns1_1_1:_cons": -2.0, "lnsig_e:_cons": -1.0},
+                                                                    -3.0)
+    for command, _ in FORMULAS:
+        assert translate(command).constraints == ()
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return mixjax.datasets.load("sleepstudy")
+
+
+def test_constraints_hold_variance_components(sleep):
+    with pytest.warns(mixjax.MixjaxWarning, match="singular"):  # the variance held at 0 reads as a boundary
+        held = mixjax.stata("mixed Reaction Days || Subject: Days, constraints(1)", sleep,
+                            constraints={1: "_b[var(Days[Subject])] = 0"})
+    assert held.loglik == pytest.approx(mixjax.lmm("Reaction ~ Days + (1 | Subject)", sleep).loglik, abs=1e-7)
+    uncorrelated = mixjax.stata("mixed Reaction Days || Subject: Days, cov(un) constraints(1)", sleep,
+                                constraints=["constraint 1 [cov(Days,_cons[Subject])]_cons = 0"])
+    assert uncorrelated.loglik == pytest.approx(mixjax.lmm("Reaction ~ Days + (Days || Subject)", sleep).loglik,
+                                                abs=1e-7)
+    ratios = mixjax.stata("mixed Reaction Days || Subject: Days, constraints(1 2)", sleep, constraints=[
+        "[lns1_1_2]_cons - [lnsig_e]_cons = 0", "_b[/var(Days[Subject])] = 0.04 * _b[/var(e.Reaction)]"])
+    assert dict(ratios.theta) == pytest.approx({"Subject.Intercept": 1.0, "Subject.1.Days": 0.2})
+    direct = mixjax.lmm("Reaction ~ Days + (Days || Subject)", sleep, fix=dict(ratios.theta))
+    assert ratios.loglik == pytest.approx(direct.loglik, abs=1e-9)
+
+
+@pytest.mark.parametrize("constraint, message", [
+    ("_b[Days] = 0", r"constraint 1 \(_b\[Days\] = 0\).*Days is a fixed effect"),
+    ("_b[var(_cons[Subject])] = 16", "constraint 1 .*relative to the residual variance"),
+    ("_b[var(_cons[Foo])] = 0", "constraint 1 .*no random effect _cons at level Foo"),
+    ("_b[lns2_1_1:_cons] = 0", "constraint 1 .*equation 1 of level 2"),
+    ("Days Days = 1", "constraint 1 .*joined by"),
+])
+def test_constraints_that_do_not_map(sleep, constraint, message):
+    with pytest.raises(ValueError, match=message):
+        mixjax.stata("mixed Reaction Days || Subject:, constraints(1)", sleep, constraints={1: constraint})
+
+
+def test_constraints_need_definitions_and_the_option(sleep):
+    command = "mixed Reaction Days || Subject:"
+    with pytest.raises(ValueError, match="constraint 1 is not defined; constraints= defines \\[2\\]"):
+        mixjax.stata(command + ", constraints(1)", sleep, constraints={2: "_b[var(_cons[Subject])] = 0"})
+    with pytest.raises(ValueError, match="needs their definitions"):
+        mixjax.stata(command + ", constraints(1)", sleep)
+    with pytest.raises(ValueError, match="the command applies none"):
+        mixjax.stata(command, sleep, constraints={1: "_b[var(_cons[Subject])] = 0"})

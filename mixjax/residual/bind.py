@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from jax.scipy.linalg import solve_triangular
 
-from .correlation import CORRELATIONS
+from .banded import CORRELATIONS  # nlme's and Stata's (banded.py)
 from .forms import Form, check_columns, columns_of, covariate, group_codes, parse_form
 from .variance import VARIANCES, varComb
 
@@ -80,6 +80,8 @@ def form_columns(correlation, variance, data: pd.DataFrame) -> tuple[str, ...]:
             form = parse_form(s.form, type(s).__name__)
             check_columns(form, data, type(s).__name__)
             out |= columns_of(form)
+    if hasattr(correlation, "data_columns"):  # corBy: its by= column
+        out |= correlation.data_columns(data)
     return tuple(sorted(out))
 
 
@@ -139,6 +141,8 @@ def _correlation_arrays(cor, frame: pd.DataFrame, default_group, terms):
 
 def bind(correlation, variance, frame: pd.DataFrame, default_group: str | None, terms) -> tuple[Bound, Arrays]:
     n = len(frame)
+    if hasattr(correlation, "bound_to"):  # corBy: the level of each group
+        correlation = correlation.bound_to(frame, default_group)
     if correlation is not None:
         (prev, gap, index, time), m, width = _correlation_arrays(correlation, frame, default_group, terms)
         n_corr = correlation.n_params(m)

@@ -19,7 +19,8 @@ __all__ = ["LmeFit", "GlsFit"]
 _STRUCTURES = {"Unstructured": "General positive-definite, Log-Cholesky parametrization", "Diagonal": "Diagonal",
                "HomogeneousDiagonal": "Multiple of an Identity", "CompoundSymmetry": "Compound Symmetry"}
 _CORRELATIONS = {"corAR1": "AR(1)", "corCAR1": "Continuous AR(1)", "corCompSymm": "Compound symmetry",
-                 "corSymm": "General correlation", "corExp": "Exponential spatial correlation"}
+                 "corSymm": "General correlation", "corExp": "Exponential spatial correlation",
+                 "corToeplitz": "Toeplitz (banded)", "corBanded": "Banded general correlation"}
 _VARIANCES = {"varIdent": "Different standard deviations per stratum", "varPower": "Power of variance covariate",
               "varExp": "Exponential of variance covariate",
               "varConstPower": "Constant plus power of variance covariate", "varFixed": "fixed weights"}
@@ -53,8 +54,11 @@ def _structures(fit) -> list[str]:
     bound = fit.residual.objective.spec.bound
     if cor:
         name = cor.pop("class")
-        arma = f"ARMA({bound.correlation.p},{bound.correlation.q})" if name == "corARMA" else None
-        lines += [f"Correlation Structure: {_CORRELATIONS.get(name, arma)}",
+        c = bound.correlation
+        label = (f"ARMA({c.p},{c.q})" if name == "corARMA" else
+                 f"{_CORRELATIONS.get(type(c.correlation).__name__, name)} by {c.by}" if name == "corBy" else
+                 _CORRELATIONS.get(name, name))
+        lines += [f"Correlation Structure: {label}",
                   f" Formula: {bound.correlation.form or '~1 | ' + fit.design.terms[0].factor}",
                   " Parameter estimate(s):", pd.DataFrame([cor]).to_string(index=False, float_format=_num), ""]
     if var:

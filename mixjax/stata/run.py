@@ -4,7 +4,10 @@ mixjax.lmm / glmm / nlme.
 Variable names: a name missing from the data is matched case-insensitively, then as an unambiguous abbreviation
 (Stata's rule, ``circumf`` for ``circumference``); the match is added to a copy of the data under the Stata name.
 ``residuals()`` of ``mixed`` becomes nlme-style objects (``mixjax.corAR1(form="~ t | id")`` and the like, with
-``a:b`` levels written ``a/b``) passed as ``correlation=`` / ``weights=``. For ``menl`` without start values for
+``a:b`` levels written ``a/b``) passed as ``correlation=`` / ``weights=``: ``toeplitz #`` / ``banded #`` are
+``corToeplitz`` / ``corBanded`` (banded with a variance per position), ``by(g)`` wraps the correlation in
+``corBy(..., by="g")`` with a variance per level (per position and level, column ``t#g``, for unstructured and
+banded). ``constraints()`` become ``fix=`` (``constraints``). For ``menl`` without start values for
 every parameter, they come from the self-starting function (``SSlogis`` and the others) that the expression equals,
 fitted to the pooled data, else from nonlinear least squares started at 1.
 """
@@ -20,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from .. import api
-from ..design import MixjaxWarning
+from ..design import MixjaxWarning, build
 from ..formula import parse as parse_formula
+from .constraints import to_fix
 from .translate import Residuals, StataModel, translate
 
 __all__ = ["fit", "menl_start", "residual_objects", "with_stata_names"]
@@ -69,33 +73,47 @@ def _constructor(name: str, what: str):
     return make
 
 
-def residual_objects(res: Residuals) -> dict:
-    """Residuals -> {"correlation": ..., "weights": ...} of nlme-style objects."""
-    group, what = (res.group or "").replace(":", "/"), f"{res.rtype}{'' if res.order is None else f' {res.order}'}"
-    if res.by and res.rtype != "independent":
-        raise NotImplementedError(f"residuals({what}, by({res.by})) gives each group its own correlation "
-                                  "parameters, which nlme-style structures cannot; drop by().")
-    out = {}
-    if res.rtype == "independent":
-        if res.by:
-            out["weights"] = _constructor("varIdent", what)(form=f"~ 1 | {res.by}")
-        return out
-    form = f"~ {res.t or 1} | {group}"
+_PER_POSITION = ("unstructured", "banded")  # Stata's own variance per position of t
+
+
+def _correlation(res: Residuals, form: str, group: str, what: str):
+    """The correlation structure of a correlated ``residuals()`` type, within the innermost groups."""
     if res.rtype == "exchangeable":
-        out["correlation"] = _constructor("corCompSymm", what)(form=f"~ 1 | {group}")
-    elif res.rtype == "ar" and (res.order or 1) == 1:
-        out["correlation"] = _constructor("corAR1", what)(form=form)
-    elif res.rtype in ("ar", "ma"):
-        order = {"p" if res.rtype == "ar" else "q": res.order or 1}
-        out["correlation"] = _constructor("corARMA", what)(form=form, **order)
-    elif res.rtype == "exponential":
-        out["correlation"] = _constructor("corExp", what)(form=form)
-    elif res.rtype == "unstructured":
-        out["correlation"] = _constructor("corSymm", what)(form=form)
-        out["weights"] = _constructor("varIdent", what)(form=f"~ 1 | {res.t}")
-    else:
-        raise NotImplementedError(f"residuals({what}) (banded / toeplitz) has no nlme-style equivalent in mixjax yet.")
+        return _constructor("corCompSymm", what)(form=f"~ 1 | {group}")
+    if res.rtype == "ar" and (res.order or 1) == 1:
+        return _constructor("corAR1", what)(form=form)
+    if res.rtype in ("ar", "ma"):
+        return _constructor("corARMA", what)(form=form, **{"p" if res.rtype == "ar" else "q": res.order or 1})
+    if res.rtype == "exponential":
+        return _constructor("corExp", what)(form=form)
+    if res.rtype == "unstructured":
+        return _constructor("corSymm", what)(form=form)
+    return _constructor({"toeplitz": "corToeplitz", "banded": "corBanded"}[res.rtype], what)(order=res.order,
+                                                                                            form=form)
+
+
+def strata_column(res: Residuals) -> str | None:
+    """The column ``fit`` adds for Stata's variance per position and by() level: ``t#by``."""
+    return f"{res.t}#{res.by}" if res.by and res.rtype in _PER_POSITION else None
+
+
+def residual_objects(res: Residuals) -> dict:
+    """Residuals -> {"correlation": ..., "weights": ...} of nlme-style objects. by(g): the correlation's
+    parameters per level (``corBy``) and a variance per level (per position and level for unstructured and
+    banded, on the column ``strata_column(res)``)."""
+    group, what = (res.group or "").replace(":", "/"), f"{res.rtype}{'' if res.order is None else f' {res.order}'}"
+    strata = res.by if res.rtype not in _PER_POSITION else strata_column(res) or res.t
+    out = {"weights": _constructor("varIdent", what)(form=f"~ 1 | {strata}")} if strata else {}
+    if res.rtype == "independent":
+        return out
+    correlation = _correlation(res, f"~ {res.t or 1} | {group}", group, what)
+    out["correlation"] = _constructor("corBy", what)(correlation, by=res.by) if res.by else correlation
     return out
+
+
+def with_strata(data: pd.DataFrame, res: Residuals) -> pd.DataFrame:
+    column = strata_column(res)
+    return data.assign(**{column: data[res.t].astype(str) + "#" + data[res.by].astype(str)}) if column else data
 
 
 def _check_call(fn, model: StataModel, kwargs: dict) -> None:
@@ -175,15 +193,30 @@ def menl_start(model: StataModel, data: pd.DataFrame, given: dict) -> dict:
     return dict(zip(params, map(float, x0)))
 
 
-def fit(command: str, data, *, matrices: dict | None = None, **kwargs):
+def _constraint_fix(model: StataModel, formula: str, data: pd.DataFrame, call: dict, given) -> dict:
+    if not model.constraints:
+        if given is not None:
+            raise ValueError("constraints= defines constraints, but the command applies none: add constraints(1 2) "
+                             "(the numbers to apply) to the command.")
+        return {}
+    design = build(formula, data, covariance=call.get("covariance"))
+    return {**to_fix(model.constraints, given, model.effects, design), **(call.get("fix") or {})}
+
+
+def fit(command: str, data, *, matrices: dict | None = None, constraints=None, **kwargs):
     """Fit a Stata ``mixed`` / ``me*`` / ``menl`` command on ``data`` (a DataFrame); ``kwargs`` are passed to the
     mixjax function, over the translated ones (``start=``, ``nagq=``, ...); ``matrices``: the ``fixed(M)`` /
-    ``pattern(M)`` matrices by name. Returns the mixjax fit."""
+    ``pattern(M)`` matrices by name; ``constraints``: Stata's ``constraint define``s that the command's
+    ``constraints()`` applies, ``{1: "_b[var(x[id])] = 0"}`` or a list of strings (``mixjax.stata.constraints``).
+    Returns the mixjax fit."""
     model = translate(command, matrices=matrices)
     data = with_stata_names(data, model.variables)
     call = {**model.kwargs, **kwargs}
     if isinstance(call.get("residuals"), Residuals):
+        data = with_strata(data, call["residuals"])
         call.update(residual_objects(call.pop("residuals")))
+    if model.constraints or constraints is not None:
+        call["fix"] = _constraint_fix(model, quote_bases(model.formula, data), data, call, constraints)
     fn = {"lmm": api.lmm, "glmm": api.glmm, "nlme": api.nlme}[model.function]
     _check_call(fn, model, call)
     for note in model.notes:

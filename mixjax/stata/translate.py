@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..families import FAMILIES
 from . import parse as p
+from .constraints import numlist
 
 __all__ = ["Residuals", "StataModel", "translate"]
 
@@ -43,6 +44,8 @@ class StataModel:
     summary_style: str = "stata"
     variables: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    constraints: tuple[int, ...] = ()  # constraints(numlist): applied by ``fit`` (``constraints.to_fix``)
+    effects: tuple = ()  # (level number, equation number, group, effect names as Stata orders them) per equation
 
 
 # command -> (function, family, link): Stata's defaults
@@ -200,6 +203,9 @@ def _residuals(text: str, path: list[str]) -> Residuals:
         raise ValueError(f"residuals({text}): unknown suboption(s) {', '.join(sub)}; write t(varname) by(varname).")
     if rtype in ("ar", "ma", "toeplitz", "exponential", "unstructured", "banded") and t is None:
         raise ValueError(f"residuals({rtype} ...) needs the time variable: residuals({rtype} 1, t(time)).")
+    if rtype in ("toeplitz", "banded") and order is None:
+        raise ValueError(f"residuals({rtype}) needs its order, the largest lag with a correlation: "
+                         f"residuals({rtype} 1, t({t})).")
     if not path:
         raise ValueError("residuals() needs a random-effects level (|| id:) that groups the residuals.")
     return Residuals(rtype, order, t and p.check_name(t, "in t()"), by and p.check_name(by, "in by()"), ":".join(path))
@@ -249,8 +255,7 @@ def translate(command: str, matrices: dict | None = None) -> StataModel:
 
 
 def _assemble(name, fixed, fe_opts, opts, equations, matrices) -> StataModel:
-    for bad, why in (("constraints", "constraints() are not supported yet; fit without them"),
-                     ("vce", "vce() is not supported: fit, then use mixjax's robust inference on the fit"),
+    for bad, why in (("vce", "vce() is not supported: fit, then use mixjax's robust inference on the fit"),
                      ("pweight", "sampling weights are not supported yet"), ("fweight", "weights are not supported")):
         if bad in opts:
             raise ValueError(f"{why} ({bad}({opts[bad] or ''}) in {name}).")
@@ -301,7 +306,34 @@ def _assemble(name, fixed, fe_opts, opts, equations, matrices) -> StataModel:
     variables += [v for t in fterms for v in t.variables]
     variables += [v for eq in equations for v in (eq.level, *eq.revars, eq.factor) if v and v != "_all"]
     formula = f"{response} ~ {' + '.join([fixed_rhs(fterms, 'noconstant' not in fe_opts), *terms])}"
-    return StataModel(name, function, formula, kwargs, eform, "stata", tuple(dict.fromkeys(variables)), tuple(notes))
+    numbers = _constraints(opts, function, name)
+    return StataModel(name, function, formula, kwargs, eform, "stata", tuple(dict.fromkeys(variables)), tuple(notes),
+                      numbers, stata_effects(equations))
+
+
+def _constraints(opts: dict, function: str, name: str) -> tuple[int, ...]:
+    if "constraints" not in opts:
+        return ()
+    if function != "lmm":
+        raise ValueError(f"constraints() become mixjax.lmm's fix= (held variance components); {name} fits "
+                         "mixjax.glmm, which has none: fit without constraints().")
+    return numlist(opts["constraints"] or "")
+
+
+def stata_effects(equations: list) -> tuple:
+    """Stata's numbering of the random equations (``lns<level>_<equation>_<effect>``): per equation its level
+    number, its number within the level, the group (``a:b``) and its effects, slopes first and ``_cons`` last."""
+    out, path, count = [], [], {}
+    for eq in equations:
+        if eq.level == "_all":
+            continue
+        if not path or path[-1] != eq.level:
+            path.append(eq.level)
+        count[len(path)] = count.get(len(path), 0) + 1
+        if eq.factor:
+            continue
+        out.append((len(path), count[len(path)], ":".join(path), (*eq.revars, *(["_cons"] if eq.constant else []))))
+    return tuple(out)
 
 
 def _eform(opts: dict, link: str) -> str | None:
