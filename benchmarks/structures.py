@@ -196,17 +196,12 @@ def _worker(engine: str, case: str, repeats: int, budget: float) -> dict:
 
 # ------------------------------------------------------------------------------------------------ profile
 def _profile_worker(repeats: int) -> dict:
-    """Where the warm AR(1) fit of ``sim_ar1`` spends its time, and two prototypes of a faster evaluation."""
+    """Where the warm AR(1) fit of ``sim_ar1`` spends its time."""
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
-    from mixjax.linalg.crossprod import crossproducts, device_crossproducts
     from mixjax.objectives import lmm_residual as LR
-    from mixjax.objectives.lmm import LmmData, _deviance
-    from mixjax.optim import trust_region
-    from mixjax.optim.newton import start as newton_start
-    from mixjax.residual import whiten
+    from mixjax.objectives.lmm_lags import host_lag_stats, lag_classes
 
     def timed(fn, k=repeats):
         t = time.perf_counter()
@@ -221,158 +216,24 @@ def _profile_worker(repeats: int) -> dict:
 
     out: dict = {}
     data = load("sim_ar1")
-    call = mixjax_call("sim_ar1")
-    fit = call(data)  # compiles (not timed here: see the table)
+    call, call_id = mixjax_call("sim_ar1"), mixjax_call("sim_id")
+    fit, _ = call(data), call_id(data)  # compiles (not timed here: see the table)
     out["warm_fit"] = timed(lambda: call(data).loglik, k=3)
-    fit_id = mixjax_call("sim_id")(data)
-    out["warm_fit_identity"] = timed(lambda: mixjax_call("sim_id")(data).loglik, k=3)
-    out["identity_host_crossproducts"] = timed(lambda: crossproducts(fit_id.design), k=3)
-
+    out["warm_fit_identity"] = timed(lambda: call_id(data).loglik, k=3)
     obj, sol = fit.residual.objective, fit.residual.solution
-    spec, dd = obj.spec, jax.device_put(obj.data)
-    x = np.asarray(sol.x)
-    nt = spec.n_theta
+    spec, x = obj.spec, np.asarray(sol.x)
+    out["lag_statistics_path"] = bool(spec.lags)
     out["newton_iterations"] = int(sol.iterations)
-    out["x_hat"] = x.tolist()
-    index = np.flatnonzero(obj.free)
-    x0 = obj.start.copy()
-    z0, r0 = newton_start(x0[index], obj.lower[index], None)
-    state = LR.newton(z0, obj.lower[index], r0, np.int32(300), index, x0, dd, spec)
-    out["newton_from_start"] = {"iterations": int(state.iterations), "evaluations": int(state.evaluations)}
-    out["newton_loop"] = timed(lambda: LR.newton(z0, obj.lower[index], r0, np.int32(300), index, x0, dd, spec).f, k=2)
-    out["minimize_host_data"] = timed(lambda: obj.minimize(obj.start).fun, k=2)
-    out["deviance"] = timed(lambda: LR.deviance(x, dd, spec))
-    out["value_grad_hess"] = timed(lambda: LR.value_grad_hess(x, dd, spec))
-    lmm_data = jax.jit(LR.lmm_data, static_argnames="spec")
-    out["lmm_data"] = timed(lambda: lmm_data(x, dd, spec))
-    r = dd.rows
-    E = jnp.concatenate([r.X, r.y[:, None], r.Z1, r.Zr], axis=1)
-    wj = jax.jit(whiten, static_argnames="bound")
-    out["whiten"] = timed(lambda: wj(x[nt:], E, dd.arrays, spec.bound))
-    dc = jax.jit(device_crossproducts, static_argnums=(1, 2, 3))
-    out["device_crossproducts"] = timed(lambda: dc(r, spec.l1, spec.lmm.qr, spec.n_entries))
-    L = lmm_data(x, dd, spec)
-    dev = jax.jit(lambda th, L: _deviance(th, L, spec.lmm))
-    out["deviance_given_crossproducts"] = timed(lambda: dev(x[:nt], L))
-    hess = jax.jit(jax.hessian(lambda th, L: _deviance(th, L, spec.lmm)))
-    out["theta_hessian_given_crossproducts"] = timed(lambda: hess(x[:nt], L))
-    ref = [np.asarray(a) for a in LR.value_grad_hess(x, dd, spec)]
-
-    # Prototype A (any residual structure): the n-row work once per Newton iteration, as the cross-products and
-    # their first and second derivatives in rho by forward mode; the deviance's value, gradient and Hessian in
-    # (theta, s) then come from level-sized arrays, L(rho + s) = L0 + s L1 + s^2 / 2 L2 (exact at s = 0).
-    one = jnp.ones(spec.n_x - nt)
-
-    def taylor(rho):
-        of_rho = lambda q: LR.lmm_data(jnp.concatenate([x[:nt], q]), dd, spec)
-        d1 = lambda q: jax.jvp(of_rho, (q,), (one,))
-        (L0, L1), (_, L2) = jax.jvp(d1, (rho,), (one,))
-        return L0, L1, L2
-
-    def vgh_taylor(z):
-        L0, L1, L2 = taylor(z[nt:])
-
-        def g(w):
-            s = w[nt]
-            Ls = jax.tree_util.tree_map(
-                lambda a, b, c: a + s * b + 0.5 * s * s * c if jnp.issubdtype(a.dtype, jnp.floating) else a, L0, L1, L2)
-            return _deviance(w[:nt], Ls, spec.lmm)
-
-        w = jnp.concatenate([z[:nt], jnp.zeros(1)])
-        return g(w), jax.grad(g)(w), jax.hessian(g)(w)
-
-    if spec.n_x - nt == 1:
-        vt = jax.jit(vgh_taylor)
-        out["prototype_taylor_value_grad_hess"] = timed(lambda: vt(jnp.asarray(x)))
-        got = [np.asarray(a) for a in vt(jnp.asarray(x))]
-        out["prototype_taylor_max_rel_diff"] = max(float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
-                                                   for a, b in zip(got, ref))
-
-    # Prototype B (Markov correlation, no variance function, one random-effects term): the whitened cross-products
-    # of a level are F + sum_k (S0_k - a_k (S1_k + S1_k') + a_k^2 S2_k) / (1 - a_k^2) over the classes k of gaps
-    # (a_k = phi^gap_k), F, S0, S1, S2 per level summed once over the rows (E_i E_i', E_i E_prev', E_prev E_prev');
-    # each evaluation is then O(levels), no n-row work at all.
-    b = spec.bound
-    if b.markov and not b.variances and spec.lmm.qr == 0:
-        t0 = time.perf_counter()
-        rows, arr = obj.data.rows, obj.data.arrays
-        En = np.concatenate([rows.X, rows.y[:, None], rows.Z1], axis=1) * np.sqrt(rows.weights)[:, None]
-        codes, l1 = np.asarray(rows.codes1), spec.l1
-        c = En.shape[1]
-        gap = np.asarray(arr.gap)
-        firsts = gap == 0
-        gaps, klass = np.unique(gap[~firsts], return_inverse=True)
-
-        z1 = slice(c - rows.Z1.shape[1], c)  # the Z1 columns of [X y Z1]
-        later = ~firsts
-        K = len(gaps)
-
-        def level_outer(U, V, where, k=None):
-            """Per level (and gap class), the sums over rows of outer(U_row[Z1 columns], V_row): (l1, K, k1, c)."""
-            idx = codes[where] * K + (0 if k is None else k)
-            prod = (U[where][:, z1, None] * V[where][:, None, :]).reshape(len(idx), -1)
-            out = np.stack([np.bincount(idx, prod[:, j], l1 * K) for j in range(prod.shape[1])], 1)
-            return out.reshape(l1, K, -1, c)
-
-        def total_outer(U, V, where, k):
-            """Per gap class, the sums over all rows of outer(U_row, V_row): (K, c, c)."""
-            return np.stack([U[where & (kk == j)].T @ V[where & (kk == j)] for j in range(K)])
-
-        kk = np.zeros(len(gap), dtype=int)
-        kk[later] = klass
-
-        def make_stats():
-            Ep = En[np.asarray(arr.prev)]
-            Fz = level_outer(En, En, firsts)[:, 0]
-            Ft = En[firsts].T @ En[firsts]
-            Sz = [level_outer(U, V, later, klass) for U, V in ((En, En), (En, Ep), (Ep, En), (Ep, Ep))]
-            St = [total_outer(U, V, later, kk) for U, V in ((En, En), (En, Ep), (Ep, Ep))]
-            n_k = np.bincount(klass, minlength=K).astype(float)
-            return jax.device_put((Fz, Ft, *Sz, *St, gaps, n_k))
-
-        stats = make_stats()
-        out["prototype_stats_host_s"] = time.perf_counter() - t0
-        p, d = rows.X.shape[1], dd
-
-        def L_of(rho, stats):
-            Fz, Ft, S0z, S1z, S1tz, S2z, S0t, S1t, S2t, gaps, n_k = stats
-            a = b.correlation.lag(rho, gaps, b.m)
-            den = 1.0 - a**2
-            c0, c1, c2 = 1.0 / den, -a / den, a**2 / den  # per gap class
-            Wz = Fz + jnp.sum(c0[:, None, None] * S0z + c1[:, None, None] * (S1z + S1tz) + c2[:, None, None] * S2z,
-                              axis=1)
-            Wt = Ft + jnp.sum(c0[:, None, None] * S0t + c1[:, None, None] * (S1t + jnp.swapaxes(S1t, 1, 2))
-                              + c2[:, None, None] * S2t, axis=0)
-            k1 = c - p - 1
-            return LmmData(Wz[:, :, p + 1 :], jnp.tril(Wt[: p + 1, : p + 1]), Wz[:, :, : p + 1], d.eg, d.ej,
-                           jnp.zeros((0, k1)), d.pg, d.ptarget, jnp.zeros((0, k1, k1)), d.n,
-                           jnp.sum(jnp.log(d.rows.weights)) - jnp.sum(n_k * jnp.log(den)))
-
-        def dev_b(z, stats):
-            return _deviance(z[:nt], L_of(z[nt:], stats), spec.lmm)
-
-        @jax.jit
-        def vgh_b(z, stats):
-            return dev_b(z, stats), jax.grad(dev_b)(z, stats), jax.hessian(dev_b)(z, stats)
-
-        out["prototype_stats_value_grad_hess"] = timed(lambda: vgh_b(jnp.asarray(x), stats))
-        got = [np.asarray(a) for a in vgh_b(jnp.asarray(x), stats)]
-        out["prototype_stats_max_rel_diff"] = max(float(np.max(np.abs(a - b_)) / max(1.0, float(np.max(np.abs(b_)))))
-                                                  for a, b_ in zip(got, ref))
-
-        @jax.jit
-        def newton_b(z0, lower, r0, stats):
-            return trust_region.loop(lambda z, aux: (*vgh_b(z, stats), aux), z0, lower, r0, max_iter=300)[0]
-
-        st = newton_b(z0, obj.lower[index], r0, stats)
-        out["prototype_stats_newton"] = {**timed(lambda: newton_b(z0, obj.lower[index], r0, stats).f, k=3),
-                                         "iterations": int(st.iterations), "deviance": float(st.f),
-                                         "deviance_now": float(sol.fun)}
-
-        def whole():  # the prototype's share of a fit: the statistics from the rows, then the Newton loop
-            return newton_b(z0, obj.lower[index], r0, make_stats()).f
-
-        out["prototype_stats_stats_plus_newton"] = timed(whole, k=2)
+    out["minimize"] = timed(lambda: obj.minimize(obj.start).fun, k=3)
+    gaps, klass = lag_classes(np.asarray(obj.data.arrays.gap))
+    out["lag_statistics_host"] = timed(lambda: host_lag_stats(obj.data.rows, np.asarray(obj.data.arrays.prev), klass,
+                                                              gaps, spec.l1).counts, k=3)
+    data_on_device = jax.device_put(obj.data)
+    out["deviance"] = timed(lambda: LR.deviance(x, data_on_device, spec))
+    out["value_grad_hess"] = timed(lambda: LR.value_grad_hess(x, data_on_device, spec))
+    rows_path = spec._replace(lags=False)
+    out["deviance_whitening_the_rows"] = timed(lambda: LR.deviance(x, data_on_device, rows_path))
+    out["value_grad_hess_whitening_the_rows"] = timed(lambda: LR.value_grad_hess(x, data_on_device, rows_path))
     return out
 
 

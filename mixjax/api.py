@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import families, residual
-from .design import MixjaxWarning, build
+from .design import MixjaxWarning, build, hold
 from .engines import glmm as glmm_engine
 from .engines import lmm as lmm_engine
 from .engines import nlme as nlme_engine
@@ -91,7 +91,7 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, corr
     ``ar1``, ``toep``, ``diag``, ``homdiag``, ``homcs``, ``us``) or ``covariance={"Subject": "exchangeable"}``
     (also ``"identity"``, ``"independent"``, ``("fixed", M)``, ``("pattern", M)`` as Stata's, or a
     ``mixjax.covariance`` structure). ``fix={theta name: value}`` holds parameters at values (relative to sigma,
-    as theta is), as glmmTMB's ``map``. ``contrasts={"g": "sum" | "helmert" | "poly" | "treatment"}``: R's
+    as theta is), as glmmTMB's ``map``; held parameters leave theta and count in no degrees of freedom. ``contrasts={"g": "sum" | "helmert" | "poly" | "treatment"}``: R's
     codings of factors in the fixed part, with R's column names (``g1``, ``g.L``), as lmer's ``contrasts=``.
 
     ``relmat={"animal": K}``: a known covariance over the levels of a grouping factor (a relationship or kinship
@@ -99,19 +99,15 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, corr
     the term ``(1 | animal)`` then has covariance ``sigma_a^2 K``.
     """
     prior, variance = _residual_args(correlation, weights)
-    if relmat and (correlation is not None or variance is not None or fix):
+    if relmat and (correlation is not None or variance is not None):
         raise ValueError("relmat= cannot be combined with residual structures (correlation=, a variance function in "
-                         "weights=) or fix= yet; fit the relationship model without them.")
+                         "weights=) yet; fit the relationship model without them.")
     extra = residual.form_columns(correlation, variance, data) if isinstance(data, pd.DataFrame) else ()
-    design = build(formula, data, weights=prior, extra_columns=extra, covariance=covariance, contrasts=contrasts,
-                   relmat=relmat)
+    design = hold(build(formula, data, weights=prior, extra_columns=extra, covariance=covariance, contrasts=contrasts,
+                        relmat=relmat), fix)
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
-    if correlation is not None or variance is not None or fix:
-        free = None
-        if fix:
-            theta0 = _start(fix, design.theta_names, theta0, design.theta_lower, "theta (fix=)")
-            free = ~np.isin(design.theta_names, list(fix))
-        return _warn(fit_with_residuals(design, correlation, variance, reml, theta0, free))
+    if correlation is not None or variance is not None:
+        return _warn(fit_with_residuals(design, correlation, variance, reml, theta0))
     objective = make_lmm(design, reml=reml)
     fit = LmmFit(design, objective, lmm_engine.solve(objective, design, theta0, start is not None))
     return _warn(fit)
@@ -161,7 +157,7 @@ def _glmm_design(design, fam):
 
 
 def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
-         covariance: dict | None = None, contrasts: dict | None = None,
+         covariance: dict | None = None, contrasts: dict | None = None, fix: dict | None = None,
          start=None) -> GlmmFit:
     """Fit a generalized linear mixed model with lme4's formula syntax.
 
@@ -170,14 +166,16 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     for adaptive Gauss-Hermite quadrature with ``nagq`` points per random-effect dimension (one random-effects
     term only); ``weights``: prior weights (binomial: the number of trials of a proportion response);
     ``offset``: added to the linear predictor, as are ``offset(...)`` terms of the formula; ``start``: values of
-    ``psi = [theta, beta, family parameters]`` (array, or dict by name as ``fit.objective.names``).
+    ``psi = [theta, beta, family parameters]`` (array, or dict by name as ``fit.objective.names``);
+    ``covariance``, ``contrasts``: as ``lmm``'s; ``fix={theta name: value}`` holds covariance parameters (absolute:
+    a GLMM's theta has no sigma) at values.
     ``-log L`` (the true marginal log-likelihood, every constant included) is minimized by trust-region Newton
     with its exact gradient and Hessian.
     """
     fam = families.get(family, link)
     nagq = _check_nagq(nagq, formula)
-    design = build(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance,
-                   contrasts=contrasts)
+    design = hold(build(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance,
+                        contrasts=contrasts), fix)
     k = design.terms[0].k
     if nagq ** k > MAX_QUADRATURE_NODES:
         raise ValueError(

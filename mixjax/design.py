@@ -29,13 +29,13 @@ from .checks import (
     _resolve_offset,
     _resolve_weights,
 )
-from .covariance import Covariance, Unstructured, relationship_factor, structure
+from .covariance import Covariance, Held, Unstructured, relationship_factor, structure
 from .formula import ParsedFormula, parse
 from .formula.bars import _top_level_split
 from .formula.contrasts import apply_contrasts, r_names
 from .formula.matrix import PlainSpec, model_columns, plain_columns
 
-__all__ = ["ReTerm", "Design", "build", "MixjaxWarning"]
+__all__ = ["ReTerm", "Design", "build", "hold", "MixjaxWarning"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,6 +366,28 @@ def _relationships(terms: list[ReTerm], relmat: dict) -> list[ReTerm]:
     factors = {name: relationship_factor(K, next(t.levels for t in terms if t.group == name), name)
                for name, K in relmat.items()}
     return [dataclasses.replace(t, relfactor=factors[t.group]) if t.group in factors else t for t in terms]
+
+
+def hold(design: Design, fix: dict | None) -> Design:
+    """``design`` with the covariance parameters named in ``fix`` (theta names -> values) held at those values
+    (``mixjax.covariance.Held``): they leave theta. A ``ValueError`` names an unknown parameter or a bad value."""
+    if not fix:
+        return design
+    names = design.theta_names
+    unknown = sorted(set(fix) - set(names))
+    if unknown:
+        raise ValueError(f"fix= has unknown theta name(s) {', '.join(unknown)}; the names are {', '.join(names)}.")
+    lower = dict(zip(names, design.theta_lower))
+    for name, value in fix.items():
+        if not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value < lower[name]:
+            raise ValueError(f"fix={{{name!r}: {value!r}}}: the value must be a finite number"
+                             f"{', >= 0 (a standard deviation)' if lower[name] == 0 else ''}.")
+    terms = []
+    for term in design.terms:
+        local = term.cov.names(term.group, term.cnames)
+        held = tuple((i, float(fix[n])) for i, n in enumerate(local) if n in fix)
+        terms.append(dataclasses.replace(term, structure=Held(term.cov, held)) if held else term)
+    return dataclasses.replace(design, terms=tuple(terms))
 
 
 def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False,

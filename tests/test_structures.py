@@ -334,3 +334,43 @@ def test_varfixed_takes_its_formula_first_as_nlme():
     """nlme's ``varFixed(value = ~ age)``: the formula is the first argument."""
     assert varFixed("~ age") == varFixed(form="~ age")
     assert varFixed("~ age").form == "~ age"
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days || Subject)"])
+def test_lag_statistics_equal_the_whitened_rows(formula):
+    """The Markov shortcut (lag statistics summed once; host path for one term, device path for two) gives the
+    deviance, gradient and Hessian of whitening the rows at every evaluation."""
+    from mixjax.objectives import lmm_residual
+
+    fit = mixjax.lmm(formula, mixjax.datasets.load("sleepstudy"), correlation=corAR1(form="~ Days | Subject"))
+    o = fit.residual.objective
+    assert o.spec.lags and o.data.lags is not None
+    rows_path = o.spec._replace(lags=False)
+    for x in (fit.residual.solution.x, o.start + 0.3):
+        for a, b in zip(lmm_residual.value_grad_hess(x, o.data, o.spec),
+                        lmm_residual.value_grad_hess(x, o.data, rows_path)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-8)
+
+
+def test_fix_in_glmm_and_with_residual_structures():
+    """fix= holds covariance parameters in GLMMs (absolute theta) and with residual structures: at the optimum it
+    gives the same fit with fewer parameters."""
+    cbpp = mixjax.datasets.load("cbpp")
+    free = mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    held = mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial",
+                       fix={"herd.Intercept": float(free.theta.iloc[0])})
+    assert held.loglik == pytest.approx(free.loglik, abs=1e-7)
+    assert len(held.theta) == 0 and held.df == free.df - 1
+    np.testing.assert_allclose(held.fixef, free.fixef, rtol=1e-5)
+    ovary = fitted("lme_ovary_ar1")
+    again = lme(f"follicles ~ {SIN_COS}", mixjax.datasets.load("Ovary"), random="~ 1 | Mare", correlation=corAR1())
+    assert again.loglik == pytest.approx(ovary.loglik, abs=1e-9)
+    held_ar1 = mixjax.lmm(f"follicles ~ {SIN_COS} + (1 | Mare)", mixjax.datasets.load("Ovary"), correlation=corAR1(),
+                          fix={"Mare.Intercept": float(ovary.theta.iloc[0])})
+    assert held_ar1.loglik == pytest.approx(ovary.loglik, abs=1e-7)
+    assert held_ar1.df == ovary.df - 1
+    with pytest.raises(ValueError, match="fix= has unknown theta name"):
+        mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial",
+                    fix={"herd.Slope": 1.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        mixjax.lmm("Reaction ~ Days + (1 | Subject)", mixjax.datasets.load("sleepstudy"), fix={"Subject.Intercept": -1})

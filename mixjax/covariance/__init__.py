@@ -8,13 +8,14 @@ from .base import Covariance
 from .blocked import BlockDiagonal
 from .compound import CompoundSymmetry
 from .diagonal import Diagonal, HomogeneousDiagonal
+from .held import Held
 from .known import Known
 from .pattern import Pattern
 from .relationship import relationship_factor
 from .toeplitz import Toeplitz
 from .unstructured import Unstructured
 
-__all__ = ["AR1", "BlockDiagonal", "CompoundSymmetry", "Covariance", "Diagonal", "HomogeneousDiagonal", "Known", "Pattern", "relationship_factor",
+__all__ = ["AR1", "BlockDiagonal", "CompoundSymmetry", "Covariance", "Diagonal", "Held", "HomogeneousDiagonal", "Known", "Pattern", "relationship_factor",
            "Toeplitz", "Unstructured", "structure"]
 
 _BUILDERS = {

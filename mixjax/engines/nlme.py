@@ -144,6 +144,18 @@ def _relative_change(new, old, tol: float) -> float:
     return float(np.max(np.abs(old - new) / np.where(np.abs(new) < tol, 1.0, np.abs(new)), initial=0.0))
 
 
+def _starting_point(spec: NlmeSpec, beta0, bs0, theta0):
+    """(theta, beta, bs, index, blocks) where the Lindstrom-Bates iterations start: the covariance structures'
+    start values unless ``theta0``, random effects 0 unless ``bs0``; ``index``, ``blocks``: the covariance blocks'
+    positions in the linearized LMM's theta and their structures."""
+    theta = (np.concatenate([c.start() for term in spec.terms for c in term.covs])
+             if theta0 is None else np.asarray(theta0, dtype=float))
+    bs = ([np.zeros((term.n_levels, len(term.params))) for term in spec.terms] if bs0 is None
+          else [np.asarray(b, dtype=float) for b in bs0])
+    blocks = tuple(_Block(c) for term in spec.terms for c in term.covs)
+    return theta, np.asarray(beta0, dtype=float), bs, block_index(spec), blocks
+
+
 def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups: tuple, levels: tuple, *,
                     bs0=None, theta0=None, pnls_tol: float = PNLS_TOL, pnls_max_iter: int = PNLS_MAX_ITER,
                     tolerance: float = TOLERANCE, max_iter: int = MAX_ITER) -> LindstromBates:
@@ -166,13 +178,7 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
     path from the start values (the log-likelihood by a few 1e-3). ``pnls_tol=0`` iterates to the fixed point itself
     (``(beta, b)`` the PNLS minimum at the covariance that maximizes the likelihood of the model linearized there):
     the limit of nlme's fits as ``pnlsTol`` goes to 0. ``iterations`` counts outer iterations as nlme's ``numIter``."""
-    theta = (np.concatenate([c.start() for term in spec.terms for c in term.covs])
-             if theta0 is None else np.asarray(theta0, dtype=float))
-    beta = np.asarray(beta0, dtype=float)
-    bs = ([np.zeros((term.n_levels, len(term.params))) for term in spec.terms] if bs0 is None
-          else [np.asarray(b, dtype=float) for b in bs0])
-    index = block_index(spec)
-    blocks = tuple(_Block(c) for term in spec.terms for c in term.covs)
+    theta, beta, bs, index, blocks = _starting_point(spec, beta0, bs0, theta0)
     status = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence"
     design = objective = solution = None
     it, done = 0, False
@@ -303,14 +309,8 @@ def lindstrom_bates_residual(spec: NlmeSpec, data: NlmeData, beta0, names: tuple
     residuals (``pnls_iteration_white``). The iterations stop when the PNLS criterion is below ``pnls_tol`` before
     anything moved in an outer iteration (its LME step then saw the point where they stop), or by nlme's relative
     ``tolerance`` on the fixed effects and the covariance and structure parameters over an outer iteration."""
-    theta = (np.concatenate([c.start() for term in spec.terms for c in term.covs])
-             if theta0 is None else np.asarray(theta0, dtype=float))
+    theta, beta, bs, index, blocks = _starting_point(spec, beta0, bs0, theta0)
     rho = np.asarray(_rho_start(bound) if rho0 is None else rho0, dtype=float)
-    beta = np.asarray(beta0, dtype=float)
-    bs = ([np.zeros((term.n_levels, len(term.params))) for term in spec.terms] if bs0 is None
-          else [np.asarray(b, dtype=float) for b in bs0])
-    index = block_index(spec)
-    blocks = tuple(_Block(c) for term in spec.terms for c in term.covs)
     status = f"stopped: {max_iter} Lindstrom-Bates iterations without convergence"
     design = objective = solution = joint = None
     broken = "stopped: the linearized model of iteration {} is not finite (check the start values)"

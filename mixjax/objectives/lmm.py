@@ -45,7 +45,7 @@ from ..linalg.schur_logdet import schur_logdet, schur_terms
 from ..linalg.small import cholesky_small, tril_inverse_small
 from ..optim import trust_region
 from ..optim.implicit import argmin
-from ..optim.newton import Solution, solution, start
+from ..optim.newton import Solution, held_solution, solution, start
 
 __all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor", "with_data", "deviance_sigma"]
 
@@ -297,6 +297,8 @@ class LmmObjective(NamedTuple):
         one compiled call. ``radius0``: the first trust radius (default ``max(1, |theta0|)``); ``index``: minimize
         over these entries of theta only, the others held at 0 (``theta0`` and the solution are those entries)."""
         index = np.arange(len(self.lower)) if index is None else np.asarray(index)
+        if index.size == 0:  # no covariance parameter to estimate (all held: fix=)
+            return held_solution(np.zeros(0), float(self.deviance(np.zeros(len(self.lower)))))
         lower = self.lower[index]
         theta0, radius0 = start(theta0, lower, radius0)
         state = self._program("newton", _NEWTON, theta0, lower, radius0, np.int32(max_iter), index)

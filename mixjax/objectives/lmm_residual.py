@@ -23,8 +23,7 @@ import numpy as np
 from .._config import jit
 from ..linalg.crossprod import Rows, device_crossproducts
 from ..optim import trust_region
-from ..optim.newton import NOT_FINITE, Solution, solution, start
-from ..optim.status import Status
+from ..optim.newton import Solution, held_solution, solution, start
 from ..residual import Arrays, Bound, whiten
 from .lmm import LmmData, LmmObjective, LmmSpec, _deviance, forward_over_reverse
 from .lmm_lags import MAX_CLASSES, LagStats, host_lag_stats, lag_classes, lag_data, lag_stats
@@ -189,11 +188,7 @@ class ResidualObjective(NamedTuple):
         x0 = np.maximum(np.asarray(x0, dtype=np.float64), self.lower)
         index = np.flatnonzero(self.free)
         if index.size == 0:  # every parameter held: the deviance there
-            f = float(self.deviance(x0))
-            if not np.isfinite(f):
-                raise ValueError(NOT_FINITE)
-            n = len(x0)
-            return Solution(x0, f, np.zeros(n), np.eye(n), 0, 1, 0.0, np.inf, Status.GRADIENT, np.zeros(n, bool))
+            return held_solution(x0, float(self.deviance(x0)))
         z0, radius0 = start(x0[index], self.lower[index], radius0)
         state = newton(z0, self.lower[index], radius0, np.int32(max_iter), index, x0, self.data, self.spec)
         s = solution(state, self.lower[index], max_iter)

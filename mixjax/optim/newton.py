@@ -71,6 +71,16 @@ def solution(state: State, lower, max_iter: int) -> Solution:
                     max_iter=max_iter)
 
 
+def held_solution(x, f: float) -> Solution:
+    """The ``Solution`` where nothing is free to move: the objective's value ``f`` at ``x`` (zero gradient, unit
+    Hessian, so that every entry reads as held)."""
+    if not np.isfinite(f):
+        raise ValueError(NOT_FINITE)
+    n = len(x)
+    return Solution(np.asarray(x, dtype=float), float(f), np.zeros(n), np.eye(n), 0, 1, 0.0, np.inf, Status.GRADIENT,
+                    np.zeros(n, bool))
+
+
 _propose = jit(propose)
 _update = jit(update)
 
