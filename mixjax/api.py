@@ -158,7 +158,7 @@ def _glmm_design(design, fam):
 
 def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
          covariance: dict | None = None, contrasts: dict | None = None, fix: dict | None = None,
-         start=None) -> GlmmFit:
+         zi: str | None = None, disp: str | None = None, start=None) -> GlmmFit:
     """Fit a generalized linear mixed model with lme4's formula syntax.
 
     ``family``: one of ``mixjax.families.FAMILIES`` (binomial, poisson, nbinom2, nbinom1, gaussian, gamma,
@@ -168,14 +168,20 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     ``offset``: added to the linear predictor, as are ``offset(...)`` terms of the formula; ``start``: values of
     ``psi = [theta, beta, family parameters]`` (array, or dict by name as ``fit.objective.names``);
     ``covariance``, ``contrasts``: as ``lmm``'s; ``fix={theta name: value}`` holds covariance parameters (absolute:
-    a GLMM's theta has no sigma) at values.
+    a GLMM's theta has no sigma) at values. ``zi="~ spp + mined"``: a zero-inflation probability per row with its
+    own linear predictor (logit link; a hurdle for the truncated count families), as glmmTMB's ``ziformula``;
+    ``disp="~ x"``: the family's dispersion with its own linear predictor on its log scale, as ``dispformula``.
     ``-log L`` (the true marginal log-likelihood, every constant included) is minimized by trust-region Newton
     with its exact gradient and Hessian.
     """
     fam = families.get(family, link)
     nagq = _check_nagq(nagq, formula)
+    dpars = {name: f for name, f in (("zi", zi), ("disp", disp)) if f is not None}
+    families.distributional(fam, tuple(dpars.get("zi", "")[:1]), tuple(dpars.get("disp", "")[:1]))  # checks first
     design = hold(build(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance,
-                        contrasts=contrasts), fix)
+                        contrasts=contrasts, dpars=dpars), fix)
+    parts = {d.name: d for d in design.dpars}
+    fam = families.distributional(fam, *(parts[n].xnames if n in parts else () for n in ("zi", "disp")))
     k = design.terms[0].k
     if nagq ** k > MAX_QUADRATURE_NODES:
         raise ValueError(
@@ -183,6 +189,7 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
             f"level, more than {MAX_QUADRATURE_NODES}; use a smaller nagq."
         )
     resp = fam.response(design.y, design.weights, design.response_levels, design.parsed.response)
+    resp = resp._replace(**{name: d.X for name, d in parts.items()})
     design = _glmm_design(design, fam)
     if fam.name == "binomial":
         for name in separated_columns(design.X, design.xnames, resp.y, resp.trials):

@@ -13,6 +13,7 @@ import dataclasses
 import re
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,11 +26,13 @@ from .checks import (
     _check_finite,
     _drop_missing,
     _formula,
+    _formula_variables,
     _required,
     _resolve_offset,
     _resolve_weights,
 )
 from .covariance import Covariance, Held, Unstructured, relationship_factor, structure
+from .families import censoring
 from .formula import ParsedFormula, parse
 from .formula.bars import _top_level_split
 from .formula.contrasts import apply_contrasts, r_names
@@ -68,6 +71,17 @@ class ReTerm:
         return Unstructured(self.k) if self.structure is None else self.structure
 
 
+class DPar(NamedTuple):
+    """A distributional parameter's own linear predictor (``zi``, ``disp``): its formula, design matrix ``X``
+    (n, q), column names and formulaic spec (for new data)."""
+
+    name: str
+    formula: str
+    X: np.ndarray
+    xnames: tuple
+    spec: object
+
+
 @dataclass(frozen=True, eq=False)
 class Design:
     """Everything a fit needs, as numpy arrays: ``y`` (n,) (``(n, 2)`` for ``cbind(successes, failures)``; level
@@ -87,6 +101,7 @@ class Design:
     offset: np.ndarray | None = None
     response_levels: tuple[str, ...] = ()
     frame: pd.DataFrame | None = field(repr=False, default=None)  # the model's columns, rows used (R's model.frame)
+    dpars: tuple = ()  # DPar per distributional parameter with a formula (GLMMs' zi=, disp=)
 
     @property
     def n_obs(self) -> int:
@@ -158,6 +173,8 @@ def _fixed(parsed: ParsedFormula, frame: pd.DataFrame, categorical: bool = False
         lhs, X, xnames, spec = _dense(mm.lhs), _dense(mm.rhs), tuple(map(str, mm.rhs.columns)), mm.rhs.model_spec
     if parsed.response.startswith("cbind(") and lhs.ndim == 2 and lhs.shape[1] == 2:
         pass
+    elif censoring.kind(parsed.response) and lhs.ndim == 2 and lhs.shape[1] == 3:
+        pass
     elif lhs.ndim != 2 or lhs.shape[1] != 1:
         raise ValueError(
             f"response {parsed.response!r} must be one numeric column; it expands to {lhs.shape[1]} columns "
@@ -180,6 +197,10 @@ def _response_codes(col: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 def _glmm_response(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[ParsedFormula, bool]:
     """lme4's ``cbind(successes, failures)`` becomes a two-column formulaic response ``I(a) + I(b)``; a plain
     factor, text or boolean column is read as categories. Returns (formula, categorical)."""
+    which = censoring.kind(parsed.response)  # cens(), interval(), Surv(): the columns _censored_data adds
+    if which:
+        lhs = " + ".join(f"I({c})" for c in censoring.HIDDEN[which])
+        return parsed._replace(fixed=f"{lhs} ~ {parsed.fixed.split('~', 1)[1].strip()}"), False
     m = re.match(r"^cbind\((.*)\)$", parsed.response, re.DOTALL)
     if m:
         args = [a.strip() for a in _top_level_split(m.group(1), ",")]
@@ -194,6 +215,13 @@ def _glmm_response(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[ParsedFor
         not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
     )
     return parsed, categorical
+
+
+def _censored_data(parsed: ParsedFormula, data: pd.DataFrame) -> pd.DataFrame:
+    """A ``cens()``, ``interval()`` or ``Surv()`` response: ``data`` with its three encoded, checked columns added
+    (``families.censoring``), so that a missing bound does not drop its row; other responses: ``data`` itself."""
+    cols = censoring.columns(parsed.response, data)
+    return data if cols is None else data.assign(**cols)
 
 
 def _offsets(parsed: ParsedFormula, frame: pd.DataFrame, offset) -> np.ndarray | None:
@@ -368,6 +396,26 @@ def _relationships(terms: list[ReTerm], relmat: dict) -> list[ReTerm]:
     return [dataclasses.replace(t, relfactor=factors[t.group]) if t.group in factors else t for t in terms]
 
 
+def _check_dpars(dpars: dict) -> dict:
+    for name, f in dpars.items():
+        if not isinstance(f, str) or "~" not in f or f.split("~")[0].strip():
+            raise ValueError(f"{name}= must be a one-sided formula such as '~ spp + mined' (or '~ 1'), got {f!r}.")
+        if "|" in f:
+            raise ValueError(f"{name}={f!r}: random effects in a {name} formula are not supported; give fixed "
+                             "effects only.")
+    return dpars
+
+
+def _dpar(name: str, formula: str, frame: pd.DataFrame) -> DPar:
+    try:
+        X, xnames, spec = model_columns(_formula(formula), frame)
+    except Exception as err:
+        raise ValueError(f"cannot build {name}={formula!r}: {err}") from err
+    _check_matrix_finite(X, xnames, f"{name}=")
+    X, xnames, _ = _drop_aliased(X, xnames)
+    return DPar(name, formula, X, xnames, spec)
+
+
 def hold(design: Design, fix: dict | None) -> Design:
     """``design`` with the covariance parameters named in ``fix`` (theta names -> values) held at those values
     (``mixjax.covariance.Held``): they leave theta. A ``ValueError`` names an unknown parameter or a bad value."""
@@ -392,14 +440,15 @@ def hold(design: Design, fix: dict | None) -> Design:
 
 def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False,
           extra_columns: tuple = (), covariance: dict | None = None, check_levels: bool = True,
-          contrasts: dict | None = None, relmat: dict | None = None) -> Design:
+          contrasts: dict | None = None, relmat: dict | None = None, dpars: dict | None = None) -> Design:
     """Validate the input and build the Design. See the module docstring. ``glmm``: the response may be a factor
     (codes), text, boolean or ``cbind(successes, failures)``, and offsets (``offset(...)`` terms, ``offset=``,
     a column name or one number per row) are allowed. ``extra_columns``: other columns the model reads (residual
     structures' forms), checked and kept in ``frame`` with the rows used. ``covariance``: grouping factor ->
     covariance structure of its terms (a name such as ``"exchangeable"``, ``(name, M)`` or a structure).
     ``contrasts``: factor -> R coding of the fixed part (``mixjax.formula.contrasts``). ``relmat``: grouping factor
-    -> a known covariance over its levels (a DataFrame labelled by level; ``mixjax.covariance.relationship``)."""
+    -> a known covariance over its levels (a DataFrame labelled by level; ``mixjax.covariance.relationship``).
+    ``dpars``: name -> one-sided formula (``"~ spp + mined"``) of a distributional parameter's linear predictor."""
     parsed = parse(formula)
     if contrasts:
         if not isinstance(data, pd.DataFrame):
@@ -415,6 +464,7 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
         raise ValueError("data has no rows (0 observations); pass a DataFrame with the observations to fit.")
     if glmm:
         parsed, categorical = _glmm_response(parsed, data)
+        data = _censored_data(parsed, data)
     else:
         categorical = False
         _check_response(parsed, data)
@@ -424,6 +474,8 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
                 "model subtract the offset from the response instead."
             )
     variables, groups = _required(parsed)
+    dpars = _check_dpars(dpars or {})
+    variables |= {v for f in dpars.values() for v in _formula_variables(f)}
     variables = {v for v in variables if v in data.columns or not hasattr(builtins, v)}  # abs(x), x.astype(float)
     _check_columns(variables | groups, data, formula)
     w = _resolve_weights(weights, data)
@@ -460,4 +512,5 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
         offset=_offsets(parsed, frame, off),
         response_levels=levels,
         frame=frame[columns],
+        dpars=tuple(_dpar(name, f, frame) for name, f in dpars.items()),
     )

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._config import jit
-from ..families import Response
 from ..objectives.glmm import GlmmObjective, _eta, _linear_parts, _unpack, _zeros, newton
 from ..objectives.lmm import _factors
 from ..optim.newton import Solution
@@ -75,7 +74,7 @@ def simulate(keys, psi, u1, ur, data, spec, use_re: bool):
     """One response per key, (m, n), on the scale of ``Response.y``: the family's draw at ``eta = X beta + offset
     + Z Lambda u`` with ``u ~ N(0, I)`` drawn anew or, with ``use_re``, the fitted modes ``(u1, ur)``."""
     A, fixed, fam = _linear_parts(psi, data, spec)
-    resp = Response(data.y, data.trials, data.weights)
+    resp = data.response
 
     def one(key):
         k1, kr, ky = jax.random.split(key, 3)

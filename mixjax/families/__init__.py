@@ -6,10 +6,11 @@ from .base import Family, Response
 from .binomial import Binomial
 from .continuous import Gamma, Gaussian, InverseGaussian
 from .counts import NegBinomial1, NegBinomial2, Poisson
+from .distributional import Distributional, distributional
 from .links import LINKS, Link
 from .ordinal import Ordinal
 
-__all__ = ["Family", "Response", "Link", "LINKS", "FAMILIES", "get"]
+__all__ = ["Family", "Response", "Link", "LINKS", "FAMILIES", "Distributional", "distributional", "get"]
 
 # family -> (class, valid links, default link first)
 FAMILIES = {

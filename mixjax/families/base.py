@@ -5,6 +5,13 @@ A family is a small frozen object. ``response(y, weights, levels)`` checks the r
 ``params``); ``params`` are the family's own parameters on an unbounded scale (log dispersion, cutpoints), named
 by ``param_names``. Adding a family never touches the optimizer: the Laplace and quadrature objectives only call
 ``logpdf``.
+
+Two class attributes say how a family takes distributional formulas (glmmTMB's ``dispformula`` and
+``ziformula``): ``dispersion_param`` is the index in ``params`` of the parameter that ``disp=`` gives its own
+linear predictor (on the parameter's own unbounded scale; None: the family has no dispersion to model). The
+family's ``logpdf`` must then work with that entry of ``params`` being one value per row (elementwise code does).
+``truncated``: zero-truncated counts, whose ``zi=`` is a hurdle (the probability of a zero) rather than a
+zero-inflation mixture.
 """
 from __future__ import annotations
 
@@ -21,12 +28,15 @@ __all__ = ["Family", "Response", "check_counts"]
 class Response(NamedTuple):
     """``y`` (n,) the response as the family reads it; ``trials`` (n,) binomial trials (ones elsewhere);
     ``weights`` (n,) prior weights multiplying each row's log-density; ``levels``: categories of an ordinal or
-    categorical response."""
+    categorical response; ``zi``, ``disp``: the design matrices (n, q) of the zero-inflation and dispersion linear
+    predictors (``families.distributional``), None without them."""
 
     y: np.ndarray
     trials: np.ndarray
     weights: np.ndarray
     levels: tuple = ()
+    zi: np.ndarray | None = None
+    disp: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,9 @@ class Family:
 
     name: str
     link: Link
+    dispersion_param = None  # index in params of what disp= models (not a dataclass field)
+    truncated = False  # zero-truncated counts: zi= is a hurdle
+    zero_inflatable = False  # zi= may add zeros (counts)
 
     def response(self, y: np.ndarray, weights: np.ndarray, levels: tuple, what: str) -> Response:
         if levels:
@@ -62,6 +75,11 @@ class Family:
     def mean(self, eta, params):
         """Expected response given the linear predictor."""
         return self.link.inverse(eta)
+
+    def response_mean(self, resp: Response, eta, params):
+        """Expected response of the rows of ``resp`` (which carries the distributional designs): ``mean``, except
+        for families with zero-inflation (``families.distributional``)."""
+        return self.mean(eta, params)
 
     def sample(self, key, eta, params, resp: Response):
         """One response per row drawn at linear predictor ``eta`` (JAX; ``resp`` gives the binomial trials and

@@ -20,6 +20,8 @@ __all__ = ["Gaussian", "Gamma", "InverseGaussian"]
 
 @dataclass(frozen=True)
 class _Dispersion(Family):
+    dispersion_param = 0  # disp= models log(dispersion)
+
     power = 0.0  # variance = sigma^2 mu^power; above 0 the response must be positive
 
     def response(self, y, weights, levels, what):

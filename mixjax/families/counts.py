@@ -34,6 +34,8 @@ def _nb_logpdf(y, mu, k):
 
 @dataclass(frozen=True)
 class _Counts(Family):
+    zero_inflatable = True
+
     def response(self, y, weights, levels, what):
         resp = super().response(y, weights, levels, what)
         check_counts(resp.y, what, self.name)
@@ -55,6 +57,8 @@ class Poisson(_Counts):
 
 @dataclass(frozen=True)
 class NegBinomial2(_Counts):
+    dispersion_param = 0  # disp= models log(dispersion)
+
     def param_names(self, resp):
         return ["log(dispersion)"]
 
@@ -74,6 +78,8 @@ class NegBinomial2(_Counts):
 
 @dataclass(frozen=True)
 class NegBinomial1(_Counts):
+    dispersion_param = 0  # disp= models log(dispersion)
+
     def param_names(self, resp):
         return ["log(dispersion)"]
 

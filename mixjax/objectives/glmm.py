@@ -82,6 +82,12 @@ class GlmmData(NamedTuple):
     Z: tuple
     nodes: jax.Array
     log_weights: jax.Array
+    zi: jax.Array | None = None  # designs of the distributional linear predictors (``Response.zi``, ``.disp``)
+    disp: jax.Array | None = None
+
+    @property
+    def response(self) -> Response:
+        return Response(self.y, self.trials, self.weights, (), self.zi, self.disp)
 
 
 def gauss_hermite(nagq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +128,7 @@ def _rows(eta, fam, data: GlmmData, spec: GlmmSpec, kernel: bool = False):
     """Each row's weighted log-density; ``kernel``: without the terms that depend on the data and the family
     parameters only (enough for finding the mode, where those are fixed)."""
     logpdf = spec.family.kernel if kernel else spec.family.logpdf
-    return data.weights * logpdf(Response(data.y, data.trials, data.weights), eta, fam)
+    return data.weights * logpdf(data.response, eta, fam)
 
 
 def _derivs(eta, fam, data, spec):
@@ -364,9 +370,9 @@ class GlmmObjective(NamedTuple):
 
 
 @partial(jit, static_argnames="family")
-def _glm_terms(eta, y, trials, weights, params, family: Family):
+def _glm_terms(eta, resp: Response, params, family: Family):
     """Log-likelihood kernel of a GLM at ``eta``, its first derivatives and minus its second derivatives."""
-    total = lambda e: jnp.sum(weights * family.kernel(Response(y, trials, weights), e, params))  # noqa: E731
+    total = lambda e: jnp.sum(resp.weights * family.kernel(resp, e, params))  # noqa: E731
     d1, d2 = jax.jvp(jax.grad(total), (eta,), (jnp.ones_like(eta),))
     return total(eta), d1, -d2
 
@@ -393,7 +399,7 @@ def glm_start(X: np.ndarray, offset: np.ndarray, family: Family, resp: Response,
     params = family.param_start(resp, np.full(len(resp.y), mean))
     if not X.shape[1]:
         return beta, params
-    terms = lambda b: _glm_terms(X @ b + offset, resp.y, resp.trials, resp.weights, params, family)  # noqa: E731
+    terms = lambda b: _glm_terms(X @ b + offset, resp._replace(levels=()), params, family)  # noqa: E731
     value, d1, w = (np.asarray(a) for a in terms(beta))
     for _ in range(iterations):
         step = np.linalg.lstsq(X.T @ (np.maximum(w, 1e-10)[:, None] * X), X.T @ d1, rcond=None)[0]
@@ -425,7 +431,8 @@ def make_glmm(design, family: Family, resp: Response, nagq: int = 1) -> GlmmObje
     nodes, log_w = gauss_hermite(nagq, terms[0].k)
     offset = np.zeros(design.n_obs) if design.offset is None else design.offset
     data = GlmmData(*jax.device_put((resp.y, resp.trials, resp.weights, design.X, offset,
-                                     tuple(t.codes for t in terms), tuple(t.Z for t in terms), nodes, log_w)))
+                                     tuple(t.codes for t in terms), tuple(t.Z for t in terms), nodes, log_w,
+                                     resp.zi, resp.disp)))
     beta0, fam0 = glm_start(design.X, offset, family, resp)
     start = np.concatenate([design.theta_start, beta0, fam0])
     lower = np.concatenate([design.theta_lower, np.full(design.p + len(fam0), -np.inf)])

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..design import Design
 from ..engines import glmm as engine
+from ..inference import tables
 from ..objectives.glmm import GlmmObjective
 from ..objectives.lmm import _factors
 from ..optim import Solution
@@ -90,8 +91,52 @@ class GlmmFit(MixedFit):
     @property
     def dispersion(self) -> float | None:
         """The family's dispersion as glmmTMB's ``sigma()``: nbinom2 size, nbinom1 phi, gaussian SD, gamma CV,
-        inverse Gaussian sigma; None for binomial, Poisson and ordinal."""
+        inverse Gaussian sigma; None for binomial, Poisson and ordinal, and where ``disp=`` models it per row."""
         return self.family.dispersion(self._parts[2])
+
+    def _dpar(self, name: str) -> tuple[pd.Series, pd.Series] | None:
+        """Coefficients and SEs of a distributional parameter's linear predictor (``zi``, ``disp``), or None."""
+        part = next((d for d in self.design.dpars if d.name == name), None)
+        if part is None:
+            return None
+        first = len(self.solution.x) - len(self._parts[2])
+        index = [first + i for i, n in enumerate(self._family_names) if n.startswith(name + ".")]
+        se = np.sqrt(np.diag(self._covariance)[index])
+        return (pd.Series(self.solution.x[index], index=list(part.xnames), name=f"{name}_fixef"),
+                pd.Series(se, index=list(part.xnames), name=f"{name}_fixef_se"))
+
+    @property
+    def zi_fixef(self) -> pd.Series | None:
+        """Coefficients of the zero-inflation (or hurdle) linear predictor, logit scale (glmmTMB's
+        ``fixef(m)$zi``); None without ``zi=``."""
+        return None if self._dpar("zi") is None else self._dpar("zi")[0]
+
+    @property
+    def zi_fixef_se(self) -> pd.Series | None:
+        return None if self._dpar("zi") is None else self._dpar("zi")[1]
+
+    @property
+    def disp_fixef(self) -> pd.Series | None:
+        """Coefficients of the dispersion linear predictor, on the dispersion parameter's log scale (glmmTMB's
+        ``fixef(m)$disp``); None without ``disp=``."""
+        return None if self._dpar("disp") is None else self._dpar("disp")[0]
+
+    @property
+    def disp_fixef_se(self) -> pd.Series | None:
+        return None if self._dpar("disp") is None else self._dpar("disp")[1]
+
+    def coef_table(self, ddf: str | None = None, level: float = 0.95, vcov=None) -> pd.DataFrame:
+        """The fixed effects with ``estimate, se, df, statistic, p_value, lower, upper`` (Wald z), then the rows of
+        ``zi=`` and ``disp=`` linear predictors, named ``zi.<column>`` and ``disp.<column>``."""
+        table = super().coef_table(ddf, level, vcov)
+        for name in ("zi", "disp"):
+            part = self._dpar(name)
+            if part is not None:
+                est, se = (v.to_numpy() for v in part)
+                rows = pd.DataFrame({"estimate": est, "se": se, "df": np.inf, **tables._t_table(est, se, np.inf, level)},
+                                    index=[f"{name}.{c}" for c in part[0].index])
+                table = pd.concat([table, rows])
+        return table
 
     @property
     def cutpoints(self) -> pd.Series | None:
@@ -202,7 +247,13 @@ class GlmmFit(MixedFit):
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', got {type!r}.")
         eta = self._linear_predictor(newdata, include_re, allow_new_levels, self._parts[1]) + self._offset(newdata)
-        return np.asarray(eta) if type == "link" else np.asarray(self.family.mean(eta, self._parts[2]))
+        if type == "link":
+            return np.asarray(eta)
+        resp = self.objective.response
+        if newdata is not None and self.design.dpars:  # the zi= / disp= designs of the new rows
+            resp = resp._replace(**{d.name: np.asarray(d.spec.get_model_matrix(newdata)[list(d.xnames)], dtype=float)
+                                    for d in self.design.dpars})
+        return np.asarray(self.family.response_mean(resp, eta, self._parts[2]))
 
     def fitted(self):
         """Conditional mean response for the rows used in the fit."""

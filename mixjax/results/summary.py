@@ -170,6 +170,12 @@ def summarize_glmm(fit) -> Summary:
         extra = ["", "Threshold coefficients:", table.iloc[:, :2].to_string(float_format=lambda v: f"{v:.4f}")]
     if fit.dispersion is not None:
         extra += ["", f"Dispersion parameter for {fit.family.name} family: {fit.dispersion:.4g}"]
+    for title, name in (("Zero-inflation model", "zi"), ("Dispersion model", "disp")):
+        part = getattr(fit, f"{name}_fixef")
+        if part is not None:  # glmmTMB's blocks
+            formula = next(p.formula for p in d.dpars if p.name == name)
+            table = _format_fixed(_fixed_table(part, getattr(fit, f"{name}_fixef_se"), z=True))
+            extra += ["", f"{title} ({formula}):", table]
     return _assemble(fit, header, random, fixed, extra)
 
 
