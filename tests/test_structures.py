@@ -374,3 +374,23 @@ def test_fix_in_glmm_and_with_residual_structures():
                     fix={"herd.Slope": 1.0})
     with pytest.raises(ValueError, match=">= 0"):
         mixjax.lmm("Reaction ~ Days + (1 | Subject)", mixjax.datasets.load("sleepstudy"), fix={"Subject.Intercept": -1})
+
+
+def test_nlme_with_a_held_parameter():
+    """NLME: a structure with a parameter held (``mixjax.covariance.Held``) through covariance=; Theoph's diagonal
+    fit puts sd(lKe) at 0, so holding it there gives the same fit with one parameter fewer and no boundary."""
+    import warnings
+
+    from mixjax.covariance import Diagonal, Held
+
+    theoph = mixjax.datasets.load("Theoph")
+    kw = dict(fixed="lKe + lKa + lCl ~ 1", random="lKe + lKa + lCl ~ 1 | Subject",
+              start={"lKe": -2.5, "lKa": 0.5, "lCl": -3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mixjax.MixjaxWarning)  # the diagonal fit is singular
+        diag = mixjax.nlme("conc ~ SSfol(Dose, Time, lKe, lKa, lCl)", theoph, covariance="diagonal", **kw)
+    held = mixjax.nlme("conc ~ SSfol(Dose, Time, lKe, lKa, lCl)", theoph,
+                       covariance=Held(Diagonal(3), ((0, 0.0),)), **kw)
+    assert diag.singular and not held.singular
+    assert held.loglik == pytest.approx(diag.loglik, abs=1e-6)
+    assert held.df == diag.df - 1
