@@ -105,3 +105,26 @@ def test_zero_inflation_near_zero_is_the_plain_model():
 def test_bad_distributional_formulas(kwargs, message):
     with pytest.raises(ValueError, match=message):
         mixjax.glmm(FORMULA, salamanders(), **kwargs)
+
+
+@pytest.mark.parametrize("rid", ["tmb_salamanders_zip", "tmb_salamanders_zinb2_disp"])
+def test_exact_gradient_and_hessian_against_finite_differences(rid):
+    """The outer gradient and Hessian of -2 log L with zi= and disp= (through the modes) against differences."""
+    obj = fitted(rid).objective
+    rng = np.random.default_rng(2)
+    psi = np.maximum(fitted(rid).solution.x + 0.05 * rng.standard_normal(len(obj.start)), obj.lower + 0.05)
+    f, g, H = (np.asarray(a) for a in obj.value_grad_hess(psi))
+    fd = np.empty_like(psi)
+    for i in range(len(psi)):
+        h = 1e-5 * max(1.0, abs(psi[i]))
+        up, down = psi.copy(), psi.copy()
+        up[i] += h
+        down[i] -= h
+        fd[i] = (float(obj.deviance(up)) - float(obj.deviance(down))) / (2 * h)
+    assert g == pytest.approx(fd, rel=1e-5, abs=1e-5 * (1 + abs(f)) ** 0.5)
+    i = int(np.argmax(np.abs(g)))
+    h = 1e-6 * max(1.0, abs(psi[i]))
+    up = psi.copy()
+    up[i] += h
+    column = (np.asarray(obj.value_grad_hess(up)[1]) - g) / h
+    assert H[:, i] == pytest.approx(column, rel=1e-4, abs=1e-4 * np.abs(H).max())
