@@ -1,4 +1,4 @@
-"""Bundled real datasets (from R's lme4, nlme, glmmTMB, ordinal and mlmRev).
+"""Bundled real datasets (from R's lme4, nlme, glmmTMB, ordinal, mlmRev and survival).
 
 ``load(name)`` returns a fresh DataFrame; factor columns are pandas categoricals in R's level order
 (ordered factors are ordered categoricals). ``names()`` lists what is bundled.
