@@ -25,6 +25,31 @@ def reference_fit(rid: str):
     return ref, mixjax.lmm(ref["formula"], data)
 
 
+def check_exact_derivatives(obj, psi, rel: float = 1e-5):
+    """The objective's exact gradient against central differences of its value, one column of its exact Hessian
+    against forward differences of the gradient, and a symmetric Hessian (GLMM objectives: ``value_grad_hess``
+    and ``deviance`` in ``psi``)."""
+    import numpy as np
+
+    f, g, H = (np.asarray(a) for a in obj.value_grad_hess(psi))
+    assert np.isfinite(f) and f == pytest.approx(float(obj.deviance(psi)), rel=1e-12)
+    fd = np.empty_like(psi)
+    for i in range(len(psi)):
+        h = 1e-5 * max(1.0, abs(psi[i]))
+        up, down = psi.copy(), psi.copy()
+        up[i] += h
+        down[i] -= h
+        fd[i] = (float(obj.deviance(up)) - float(obj.deviance(down))) / (2 * h)
+    assert g == pytest.approx(fd, rel=rel, abs=rel * (1 + abs(f)) ** 0.5)
+    i = int(np.argmax(np.abs(g)))
+    h = 1e-6 * max(1.0, abs(psi[i]))
+    up = psi.copy()
+    up[i] += h
+    column = (np.asarray(obj.value_grad_hess(up)[1]) - g) / h
+    assert H[:, i] == pytest.approx(column, rel=1e-4, abs=1e-4 * np.abs(H).max())
+    assert H == pytest.approx(H.T, abs=1e-8 * np.abs(H).max())
+
+
 def r_name(name: str) -> str:
     """formulaic column name -> R's: 'Intercept' -> '(Intercept)', 'Sex[T.Female]' -> 'SexFemale'."""
     if name == "Intercept":

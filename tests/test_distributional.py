@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import load_reference
+from conftest import check_exact_derivatives, load_reference
 
 import mixjax
 
@@ -113,18 +113,4 @@ def test_exact_gradient_and_hessian_against_finite_differences(rid):
     obj = fitted(rid).objective
     rng = np.random.default_rng(2)
     psi = np.maximum(fitted(rid).solution.x + 0.05 * rng.standard_normal(len(obj.start)), obj.lower + 0.05)
-    f, g, H = (np.asarray(a) for a in obj.value_grad_hess(psi))
-    fd = np.empty_like(psi)
-    for i in range(len(psi)):
-        h = 1e-5 * max(1.0, abs(psi[i]))
-        up, down = psi.copy(), psi.copy()
-        up[i] += h
-        down[i] -= h
-        fd[i] = (float(obj.deviance(up)) - float(obj.deviance(down))) / (2 * h)
-    assert g == pytest.approx(fd, rel=1e-5, abs=1e-5 * (1 + abs(f)) ** 0.5)
-    i = int(np.argmax(np.abs(g)))
-    h = 1e-6 * max(1.0, abs(psi[i]))
-    up = psi.copy()
-    up[i] += h
-    column = (np.asarray(obj.value_grad_hess(up)[1]) - g) / h
-    assert H[:, i] == pytest.approx(column, rel=1e-4, abs=1e-4 * np.abs(H).max())
+    check_exact_derivatives(obj, psi)

@@ -3,6 +3,7 @@ numerical integration, Laplace = one-point quadrature, invariances."""
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import check_exact_derivatives
 from scipy import integrate
 from scipy.special import expit, gammaln, log_expit
 
@@ -48,24 +49,7 @@ def test_exact_gradient_and_hessian_against_finite_differences(case):
     rng = np.random.default_rng(1)
     psi = obj.start + 0.1 * rng.standard_normal(len(obj.start))
     psi[: len(psi)] = np.maximum(psi, obj.lower + 0.05)
-    f, g, H = (np.asarray(a) for a in obj.value_grad_hess(psi))
-    assert np.isfinite(f)
-    assert f == pytest.approx(float(obj.deviance(psi)), rel=1e-12)
-    fd = np.empty_like(psi)
-    for i in range(len(psi)):
-        h = 1e-5 * max(1.0, abs(psi[i]))
-        up, down = psi.copy(), psi.copy()
-        up[i] += h
-        down[i] -= h
-        fd[i] = (float(obj.deviance(up)) - float(obj.deviance(down))) / (2 * h)
-    assert g == pytest.approx(fd, rel=1e-5, abs=1e-5 * (1 + abs(f)) ** 0.5)
-    i = int(np.argmax(np.abs(g)))  # one column of the Hessian by differences of the exact gradient
-    h = 1e-6 * max(1.0, abs(psi[i]))
-    up = psi.copy()
-    up[i] += h
-    column = (np.asarray(obj.value_grad_hess(up)[1]) - g) / h
-    assert H[:, i] == pytest.approx(column, rel=1e-4, abs=1e-4 * np.abs(H).max())
-    assert H == pytest.approx(H.T, abs=1e-8 * np.abs(H).max())
+    check_exact_derivatives(obj, psi)
 
 
 def _cbpp_direct(psi):
