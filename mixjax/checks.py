@@ -30,6 +30,12 @@ def _formula(text: str) -> Formula:
 
 
 def _check_columns(names: set[str], data: pd.DataFrame, formula: str) -> None:
+    repeated = data.columns[data.columns.duplicated()].unique()
+    used = [str(c) for c in repeated if c in names]
+    if used:
+        raise ValueError(f"the data has more than one column named {', '.join(map(repr, used))}, which formula "
+                         f"{formula!r} reads; rename or drop the duplicates first (e.g. data.loc[:, "
+                         "~data.columns.duplicated()]).")
     for name in sorted(names):
         if name not in data.columns:
             near = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3, cutoff=0.6)
@@ -38,6 +44,20 @@ def _check_columns(names: set[str], data: pd.DataFrame, formula: str) -> None:
                 f"column {name!r} in formula {formula!r} is not in the data.{hint} "
                 f"The data has columns: {', '.join(map(str, data.columns))}."
             )
+
+
+def _warn_numbers_as_text(data: pd.DataFrame, names: set[str]) -> None:
+    """Say once per column when a predictor holds numbers stored as text (they become a factor)."""
+    for name in sorted(names):
+        col = data[name] if name in data.columns and not data.columns.duplicated().any() else None
+        if col is None or isinstance(col.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+            continue
+        present = col.dropna()
+        if len(present) and pd.to_numeric(present, errors="coerce").notna().all():
+            warnings.warn(f"column {name!r} holds numbers stored as text, so it is treated as a factor with "
+                          f"{present.nunique()} levels; if it is a number, convert it first "
+                          f"(data[{name!r}] = pd.to_numeric(data[{name!r}])).", MixjaxWarning, stacklevel=4)
 
 
 def _formula_variables(text: str) -> set[str]:

@@ -30,6 +30,7 @@ from .checks import (
     _required,
     _resolve_offset,
     _resolve_weights,
+    _warn_numbers_as_text,
 )
 from .covariance import Covariance, Held, Unstructured, relationship_factor, structure
 from .families import censoring
@@ -437,6 +438,7 @@ def hold(design: Design, fix: dict | None) -> Design:
         terms.append(dataclasses.replace(term, structure=Held(term.cov, held)) if held else term)
     return dataclasses.replace(design, terms=tuple(terms))
 
+    _warn_numbers_as_text(data, variables - groups)
 
 def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False,
           extra_columns: tuple = (), covariance: dict | None = None, check_levels: bool = True,

@@ -329,3 +329,26 @@ def test_rank_deficient_fixed_effects_drop_aliased_column(sleep):
     pd.testing.assert_frame_equal(sleep, before)
     reference = mixjax.lmm("Reaction ~ Days + (Days | Subject)", sleep)
     np.testing.assert_allclose(fit.fixef.to_numpy(), reference.fixef.to_numpy(), rtol=1e-6)
+
+
+def test_duplicate_columns_the_formula_reads_are_named():
+    sleep = mixjax.datasets.load("sleepstudy")
+    doubled = pd.concat([sleep, sleep[["Days"]]], axis=1)
+    with pytest.raises(ValueError, match="more than one column named 'Days'"):
+        mixjax.lmm("Reaction ~ Days + (1 | Subject)", doubled)
+    extra = sleep[["Days"]].rename(columns={"Days": "extra"})
+    unused = pd.concat([sleep, extra, extra], axis=1)  # repeated, but not read by the formula
+    assert mixjax.lmm("Reaction ~ Days + (1 | Subject)", unused).loglik == pytest.approx(
+        mixjax.lmm("Reaction ~ Days + (1 | Subject)", sleep).loglik)
+
+
+def test_numbers_stored_as_text_are_said_once():
+    sleep = mixjax.datasets.load("sleepstudy").assign(day=lambda d: d.Days.astype(str))
+    with pytest.warns(mixjax.MixjaxWarning, match="column 'day' holds numbers stored as text") as caught:
+        fit = mixjax.lmm("Reaction ~ day + (1 | Subject)", sleep)
+    assert len([w for w in caught if "stored as text" in str(w.message)]) == 1
+    assert len(fit.fixef) == 10  # a factor with 10 levels, as the warning says
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mixjax.MixjaxWarning)  # categorical and real text columns: no warning
+        mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", mixjax.datasets.load("cbpp"),
+                    family="binomial")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from ..design import Design
@@ -12,7 +13,7 @@ from ..objectives.lmm import LmmObjective
 from ..objectives.lmm_estimates import Estimates
 from ..objectives.lmm_estimates import estimates as device_estimates
 
-__all__ = ["Estimates", "conditional_variances", "covariance_parts", "estimates"]
+__all__ = ["Estimates", "conditional_variances", "covariance_parts", "estimates", "varcorr_frame"]
 
 
 def estimates(obj: LmmObjective, design: Design, theta: np.ndarray) -> Estimates:
@@ -41,6 +42,14 @@ def covariance_parts(sigma: float, T: np.ndarray) -> tuple[np.ndarray, np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.where(np.outer(sd, sd) > 0, cov / np.outer(sd, sd), np.nan)
     return cov, sd, corr
+
+
+def varcorr_frame(rows: list) -> pd.DataFrame:
+    """R's ``as.data.frame(VarCorr(m))`` from ``(group, var1, var2, vcov, sdcor)`` rows: text columns with one
+    missing marker (NaN, R's NA) wherever a name does not apply."""
+    frame = pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+    text = pd.StringDtype(na_value=np.nan)
+    return frame.astype({"group": text, "var1": text, "var2": text, "vcov": float, "sdcor": float})
 
 
 def conditional_variances(design: Design, est: Estimates, max_dense: int = 6000) -> tuple:

@@ -21,7 +21,7 @@ from ..objectives.glmm import GlmmObjective
 from ..objectives.lmm import _factors
 from ..optim import Solution
 from .base import MixedFit
-from .estimates import covariance_parts
+from .estimates import covariance_parts, varcorr_frame
 from .lmm import OptimizerInfo, response_vector
 from .stata_summary import check_style, stata_summary
 from .status import describe
@@ -162,7 +162,7 @@ class GlmmFit(MixedFit):
             rows += [(term.group, c, None, cov[i, i], sd[i]) for i, c in enumerate(term.cnames)]
             rows += [(term.group, term.cnames[j], term.cnames[i], cov[i, j], corr[i, j])
                      for j in range(term.k) for i in range(j + 1, term.k)]
-        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_frame(rows)
 
     # ---------------------------------------------------------------------------------------- criteria
     @property

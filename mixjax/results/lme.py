@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..residual.bind import log_sd
-from .estimates import covariance_parts
+from .estimates import covariance_parts, varcorr_frame
 from .lmm import LmmFit
 from .summary import Summary, _lower_triangle
 
@@ -182,8 +182,7 @@ class GlsFit(LmmFit):
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        return pd.DataFrame([("Residual", None, None, self.sigma**2, self.sigma)],
-                            columns=["group", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_frame([("Residual", None, None, self.sigma**2, self.sigma)])
 
     def coef_table(self, ddf: str | None = None, level: float = 0.95, vcov=None) -> pd.DataFrame:
         """t tests with ``n - p`` df (nlme's gls)."""

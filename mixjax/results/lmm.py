@@ -22,7 +22,7 @@ from ..objectives.lmm_estimates import estimates as device_estimates
 from ..optim import Solution
 from ..optim.lbfgs import fd_hessian
 from .base import MixedFit
-from .estimates import Estimates, conditional_variances, covariance_parts, estimates
+from .estimates import Estimates, conditional_variances, covariance_parts, estimates, varcorr_frame
 from .stata_summary import check_style, stata_summary
 from .status import describe
 from .summary import Summary, summarize
@@ -99,7 +99,7 @@ class LmmFit(MixedFit):
             rows += [(term.group, term.cnames[j], term.cnames[i], cov[i, j], corr[i, j])
                      for j in range(term.k) for i in range(j + 1, term.k)]
         rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_frame(rows)
 
     # ---------------------------------------------------------------------------------------- criteria
     @property

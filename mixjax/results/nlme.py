@@ -26,7 +26,7 @@ from ..objectives.nlme import NlmeData, _f, host_factors, phi
 from ..optim.newton import Solution
 from ..residual.bind import log_sd
 from .base import SINGULAR_TOL, Criteria
-from .estimates import covariance_parts, estimates
+from .estimates import covariance_parts, estimates, varcorr_frame
 from .lme import _structures
 from .lmm import LmmFit, OptimizerInfo
 from .status import describe
@@ -99,7 +99,7 @@ class NlmeFit(Criteria):
                          for j in range(len(block)) for i in range(j + 1, len(block))]
                 off += len(block)
         rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_frame(rows)
 
     @property
     def df(self) -> int:
