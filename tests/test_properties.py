@@ -169,3 +169,17 @@ def test_hessian_formed_on_demand_matches_autodiff():
     assert fit.optimizer.hessian_min_eig > 0
     newton = mixjax.minimize(obj.value_grad_hess, obj.start, obj.lower)
     assert quasi.fun == pytest.approx(newton.fun, abs=1e-6)
+
+
+def test_random_effects_table_is_aligned_as_lme4():
+    """Group and term names left-aligned under their headers, numbers right-aligned (LMM and GLMM summaries)."""
+    cbpp = mixjax.datasets.load("cbpp")
+    glmm = mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    lmm = mixjax.lmm("Reaction ~ Days + (Days | Subject)", mixjax.datasets.load("sleepstudy"))
+    for fit, first in ((glmm, "herd"), (lmm, "Subject")):
+        lines = str(fit.summary()).split("Random effects:\n")[1].splitlines()
+        head, row = lines[0], lines[1]
+        assert head.startswith("Groups") and row.startswith(first)
+        assert head.index("Name") == row.index("Intercept")
+        sd_end = head.index("Std.Dev.") + len("Std.Dev.")
+        assert row[:sd_end].rstrip()[-1].isdigit() and row[sd_end:sd_end + 1] in ("", " ")  # SD right-aligned

@@ -115,13 +115,24 @@ def summarize(fit, ddf=None) -> Summary:
     return _assemble(fit, header, random, fixed, title=f"Fixed effects (t tests use {method} degrees of freedom):")
 
 
+def _random_text(random: pd.DataFrame) -> str:
+    """The random-effects table as lme4 prints it: group and term names left-aligned, numbers right-aligned."""
+    width = {c: max([len(c)] + [len(str(v)) for v in random[c]]) for c in ("Groups", "Name")}
+    left = {c: (lambda v, w=w: f"{v:<{w}}") for c, w in width.items()}
+    text = random.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", formatters=left)
+    head, *rows = text.splitlines()
+    for c, w in width.items():  # headers of the text columns left-aligned too
+        head = head.replace(f"{c:>{w}}", f"{c:<{w}}", 1)
+    return "\n".join([head, *rows])
+
+
 def _assemble(fit, header: str, random: pd.DataFrame, fixed: pd.DataFrame, extra: list[str] = (),
               title: str = "Fixed effects:") -> Summary:
     d = fit.design
     groups = f"Number of obs: {fit.nobs}, groups:  " + ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     body = [
         "Random effects:",
-        random.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"),
+        _random_text(random),
         groups,
         "",
         title,
