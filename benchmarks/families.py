@@ -39,6 +39,18 @@ CASES = {
     "salamanders_nb2_disp": ("Salamanders", dict(formula=SAL, family="nbinom2", disp="~ mined"),
                              "glmmTMB(count ~ spp + mined + (1 | site), dispformula = ~ mined, family = nbinom2, "
                              "data = d)", ["spp", "mined", "site"]),
+    "salamanders_hurdle_nb2": ("Salamanders", dict(formula=SAL, family="truncated_nbinom2", zi="~ spp + mined"),
+                               "glmmTMB(count ~ spp + mined + (1 | site), ziformula = ~ spp + mined, "
+                               "family = truncated_nbinom2, data = d)", ["spp", "mined", "site"]),
+    "cbpp_betabinomial": ("cbpp", dict(formula="cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                                       family="betabinomial"),
+                          "glmmTMB(cbind(incidence, size - incidence) ~ period + (1 | herd), family = betabinomial, "
+                          "data = d)", ["period", "herd"]),
+    "salamanders_tweedie": ("Salamanders", dict(formula=SAL, family="tweedie"),
+                            "glmmTMB(count ~ spp + mined + (1 | site), family = tweedie, data = d)",
+                            ["spp", "mined", "site"]),
+    "beta_sim": ("beta_sim.csv", dict(formula="y ~ x + (1 | g)", family="beta"),
+                 "glmmTMB(y ~ x + (1 | g), family = beta_family(), data = d)", ["g"]),
 }
 ENGINES = ("mixjax", "mixjax-nocache", "R")
 

@@ -132,6 +132,12 @@ def lmm_many(formula: str, data, responses, *, reml: bool = True, weights=None) 
     return ManyFits(names, batch, template, make_fit)
 
 
+def _family(family, link, formula: str):
+    """The family object; a ``Surv(...)`` response reads the survival families (``families.get``)."""
+    response = formula.split("~", 1)[0].strip() if isinstance(formula, str) else ""
+    return families.get(family, link, survival=response.startswith("Surv("))
+
+
 def _check_nagq(nagq, formula: str) -> int:
     """``nagq`` must be a positive integer; above 1 only with a single random-effects term."""
     if isinstance(nagq, bool) or not isinstance(nagq, (int, np.integer)) or nagq < 1:
@@ -162,7 +168,10 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     """Fit a generalized linear mixed model with lme4's formula syntax.
 
     ``family``: one of ``mixjax.families.FAMILIES`` (binomial, poisson, nbinom2, nbinom1, gaussian, gamma,
-    inverse_gaussian, ordinal); ``link``: one of the family's links (default R's); ``nagq``: 1 for Laplace, more
+    inverse_gaussian, ordinal, betabinomial, beta, genpois, tweedie, t, lognormal, truncated_poisson,
+    truncated_nbinom1, truncated_nbinom2, truncated_genpois, censored_gaussian with a ``cens(...)`` or
+    ``interval(...)`` response), or with a ``Surv(...)`` response one of ``families.SURVIVAL_FAMILIES``
+    (exponential, weibull, gompertz, exponential_aft, weibull_aft, lognormal, loglogistic, gamma); ``link``: one of the family's links (default R's); ``nagq``: 1 for Laplace, more
     for adaptive Gauss-Hermite quadrature with ``nagq`` points per random-effect dimension (one random-effects
     term only); ``weights``: prior weights (binomial: the number of trials of a proportion response);
     ``offset``: added to the linear predictor, as are ``offset(...)`` terms of the formula; ``start``: values of
@@ -174,7 +183,7 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     ``-log L`` (the true marginal log-likelihood, every constant included) is minimized by trust-region Newton
     with its exact gradient and Hessian.
     """
-    fam = families.get(family, link)
+    fam = _family(family, link, formula)
     nagq = _check_nagq(nagq, formula)
     dpars = {name: f for name, f in (("zi", zi), ("disp", disp)) if f is not None}
     families.distributional(fam, tuple(dpars.get("zi", "")[:1]), tuple(dpars.get("disp", "")[:1]))  # checks first
@@ -213,7 +222,7 @@ def glmm_many(formula: str, data, responses, *, family, link: str | None = None,
     with ``weights=`` the trials; counts; positive numbers); the formula may omit its response. Each fit starts
     from its own GLM fit; the fits run as vmapped batches of one compiled program. Rows with a missing value in the
     model's columns or in any response are dropped once, with a warning that counts them."""
-    fam = families.get(family, link)
+    fam = _family(family, link, formula)
     design, Y, names = many_design(formula, data, responses, weights=weights, offset=offset, glmm=True)
     nagq = _check_nagq(nagq, design.formula)
     resps = [fam.response(y, design.weights, (), name) for y, name in zip(Y, names)]

@@ -438,7 +438,6 @@ def hold(design: Design, fix: dict | None) -> Design:
         terms.append(dataclasses.replace(term, structure=Held(term.cov, held)) if held else term)
     return dataclasses.replace(design, terms=tuple(terms))
 
-    _warn_numbers_as_text(data, variables - groups)
 
 def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: bool = False,
           extra_columns: tuple = (), covariance: dict | None = None, check_levels: bool = True,
@@ -480,6 +479,7 @@ def build(formula: str, data: pd.DataFrame, weights=None, *, offset=None, glmm: 
     variables |= {v for f in dpars.values() for v in _formula_variables(f)}
     variables = {v for v in variables if v in data.columns or not hasattr(builtins, v)}  # abs(x), x.astype(float)
     _check_columns(variables | groups, data, formula)
+    _warn_numbers_as_text(data, variables - groups)
     w = _resolve_weights(weights, data)
     off = _resolve_offset(offset, data)
     columns = sorted(variables | groups | set(extra_columns))

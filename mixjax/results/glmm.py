@@ -317,9 +317,30 @@ class GlmmFit(MixedFit):
         return GlmmFit(design, obj, engine.solve(obj, design.terms, self.solution.x))
 
     # ---------------------------------------------------------------------------------------- display
-    def summary(self, style: str = "lme4") -> Summary:
-        """glmer's summary; ``style="stata"``: Stata's ``me*`` layout."""
-        return stata_summary(self) if check_style(style) == "stata" else summarize_glmm(self)
+    def summary(self, style: str = "lme4", eform: bool = False) -> Summary:
+        """glmer's summary; ``style="stata"``: Stata's ``me*`` layout. ``eform=True`` (survival families): the
+        fixed-effects table as hazard (PH) or time (AFT) ratios with the ancillary parameters (``eform_table``),
+        as Stata prints ``mestreg`` by default."""
+        out = stata_summary(self) if check_style(style) == "stata" else summarize_glmm(self)
+        if not eform:
+            return out
+        table = self.eform_table()
+        text = f"{out.text}\n\nExponentiated coefficients ({table.index.name}s):\n" + table.to_string(
+            float_format=lambda v: f"{v:.4f}")
+        return dataclasses.replace(out, fixed=table, text=text)
+
+    # ---------------------------------------------------------------------------------------- survival families
+    def survival(self, newdata=None, *, type: str = "median", at_time=None, include_re: bool = True,
+                 allow_new_levels: bool = False) -> np.ndarray:
+        """Survival fits: median / mean survival time, or hazard / survival at ``at_time`` (``results.survival``)."""
+        from .survival import predict
+        return predict(self, newdata, type=type, at_time=at_time, include_re=include_re,
+                       allow_new_levels=allow_new_levels)
+
+    def eform_table(self, level: float = 0.95) -> pd.DataFrame:
+        """Survival fits: hazard (PH) or time (AFT) ratios and the ancillary parameters (``results.survival``)."""
+        from .survival import eform_table
+        return eform_table(self, level)
 
 
 def check_family_response(family, resp, y: np.ndarray) -> np.ndarray:

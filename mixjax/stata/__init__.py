@@ -2,9 +2,9 @@
 (``StataModel``: function, lme4 formula, keyword arguments), ``fit(command, data)`` fits it.
 
 Read: ``mixed``, ``meglm``, ``melogit``, ``meprobit``, ``mecloglog``, ``meologit``, ``meoprobit``, ``mepoisson``,
-``menbreg`` (and the old names ``xtmixed``, ``meqrlogit``, ``meqrpoisson``), and ``menl``. ``metobit``,
-``meintreg`` and ``mestreg`` raise ValueError (their families are not in mixjax yet). See ``translate``, ``menl``
-and ``run`` for the rules.
+``menbreg`` (and the old names ``xtmixed``, ``meqrlogit``, ``meqrpoisson``), ``metobit``, ``meintreg``, ``mestreg``
+(``mixjax.stata("mestreg x || id:, distribution(weibull)", data, time="t", event="d")`` in place of ``stset``;
+``stata.survival``) and ``menl``. See ``translate``, ``menl`` and ``run`` for the rules.
 
 The module itself is callable: ``mixjax.stata(command, data)`` is ``mixjax.stata.fit(command, data)``, so that
 ``mixjax.stata`` is both the function and the namespace of ``translate`` and the others.

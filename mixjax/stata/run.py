@@ -208,8 +208,10 @@ def fit(command: str, data, *, matrices: dict | None = None, constraints=None, *
     mixjax function, over the translated ones (``start=``, ``nagq=``, ...); ``matrices``: the ``fixed(M)`` /
     ``pattern(M)`` matrices by name; ``constraints``: Stata's ``constraint define``s that the command's
     ``constraints()`` applies, ``{1: "_b[var(x[id])] = 0"}`` or a list of strings (``mixjax.stata.constraints``).
-    Returns the mixjax fit."""
-    model = translate(command, matrices=matrices)
+    ``time=``, ``event=``, ``entry=``: mestreg's survival columns, in place of Stata's ``stset``. Returns the
+    mixjax fit."""
+    survival = {k: kwargs.pop(k) for k in ("time", "event", "entry") if k in kwargs}  # mestreg, in place of stset
+    model = translate(command, matrices=matrices, survival=survival)
     data = with_stata_names(data, model.variables)
     call = {**model.kwargs, **kwargs}
     if isinstance(call.get("residuals"), Residuals):

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from ..families import FAMILIES
 from . import parse as p
 from .constraints import numlist
+from .survival import OPTIONS as SURVIVAL_OPTIONS
+from .survival import response as censored_response
 
 __all__ = ["Residuals", "StataModel", "translate"]
 
@@ -55,9 +57,10 @@ COMMANDS = {
     "mecloglog": ("glmm", "binomial", "cloglog"), "meologit": ("glmm", "ordinal", "logit"),
     "meoprobit": ("glmm", "ordinal", "probit"), "mepoisson": ("glmm", "poisson", "log"),
     "menbreg": ("glmm", "nbinom2", "log"),
+    "metobit": ("glmm", "censored_gaussian", "identity"), "meintreg": ("glmm", "censored_gaussian", "identity"),
+    "mestreg": ("glmm", None, "log"),  # the family from distribution() (stata.survival)
 }
 ALIASES = {"xtmixed": "mixed", "meqrlogit": "melogit", "meqrpoisson": "mepoisson"}
-NOT_YET = {"metobit": "censored (tobit)", "meintreg": "interval-censored", "mestreg": "parametric survival"}
 # Stata family -> (mixjax family, Stata's default link); minimal abbreviations
 STATA_FAMILIES = {"gaussian": ("gaussian", "identity"), "bernoulli": ("binomial", "logit"),
                   "binomial": ("binomial", "logit"), "poisson": ("poisson", "log"), "nbinomial": ("nbinom2", "log"),
@@ -68,7 +71,7 @@ EQUATION_OPTIONS = {"noconstant": "nocons", "covariance": "cov"}
 MODEL_OPTIONS = {"reml": "reml", "mle": "mle", "residuals": "res", "family": "f", "link": "l", "binomial": "binomial",
                  "dispersion": "disp", "offset": "offset", "exposure": "exp", "intmethod": "intm",
                  "intpoints": "intp", "or": "or", "irr": "irr", "constraints": "const", "vce": "vce",
-                 "pweight": "pw", "fweight": "fw", "eform": "eform"}
+                 "pweight": "pw", "fweight": "fw", "eform": "eform", **SURVIVAL_OPTIONS}
 IGNORED = {"nolog": "nolog", "log": "log", "level": "level", "iterate": "iter", "tolerance": "tol",
            "ltolerance": "ltol", "nrtolerance": "nrtol", "difficult": "diff", "technique": "tech",
            "variance": "var", "stddeviations": "stddev", "noretable": "noretable", "nofetable": "nofetable",
@@ -231,16 +234,15 @@ def _nagq(options: dict, equations: list, notes: list) -> int:
     return 1
 
 
-def translate(command: str, matrices: dict | None = None) -> StataModel:
-    """Translate one Stata ``mixed`` / ``me*`` / ``menl`` command (see ``mixjax.stata``)."""
+def translate(command: str, matrices: dict | None = None, survival: dict | None = None) -> StataModel:
+    """Translate one Stata ``mixed`` / ``me*`` / ``menl`` command (see ``mixjax.stata``). ``survival``: mestreg's
+    ``{"time": ..., "event": ..., "entry": ...}`` column names, in place of ``stset``."""
     text = p.clean(command)
     name = text.partition(" ")[0].lower()
     name = ALIASES.get(name, name)
     if name == "menl":
         from .menl import translate_menl
         return translate_menl(text)
-    if name in NOT_YET:
-        raise ValueError(f"{name}: the {NOT_YET[name]} family is not available yet in mixjax (issue 14).")
     if name not in COMMANDS:
         raise ValueError(f"unknown command {name!r}; mixjax reads: {', '.join([*COMMANDS, 'menl'])}.")
     cmd = p.parse_command(text)
@@ -251,24 +253,28 @@ def translate(command: str, matrices: dict | None = None) -> StataModel:
         opts = _classify(eq.options, {**EQUATION_OPTIONS, **MODEL_OPTIONS}, f"in || {eq.body}")
         equations.append(p.random_equation(eq, opts))
         model_opts.update({k: v for k, v in opts.items() if k not in EQUATION_OPTIONS})
-    return _assemble(name, fixed, fe_opts, model_opts, equations, matrices or {})
+    return _assemble(name, fixed, fe_opts, model_opts, equations, matrices or {}, survival or {})
 
 
-def _assemble(name, fixed, fe_opts, opts, equations, matrices) -> StataModel:
+def _assemble(name, fixed, fe_opts, opts, equations, matrices, survival) -> StataModel:
     for bad, why in (("vce", "vce() is not supported: fit, then use mixjax's robust inference on the fit"),
                      ("pweight", "sampling weights are not supported yet"), ("fweight", "weights are not supported")):
         if bad in opts:
             raise ValueError(f"{why} ({bad}({opts[bad] or ''}) in {name}).")
     toks = _refuse_qualifiers(fixed.body)
-    if not toks:
+    censored = censored_response(name, toks, opts, survival)  # metobit, meintreg, mestreg; None for the others
+    if not toks and censored is None:
         raise ValueError(f"{name} needs a dependent variable: {name} depvar [indepvars] || id:")
     if not equations:
         raise ValueError(f"{name} without a random-effects equation: add one, as || id:, for a mixed model.")
-    depvar = p.check_name(toks[0], "the dependent variable")
-    fterms = [t for tok in toks[1:] for t in p.fixed_terms(tok)]
+    if censored is None:
+        response = p.check_name(toks[0], "the dependent variable")
+        censored = (response, toks[1:], None, [response])
+    response, xtoks, cfamily, variables = censored
+    fterms = [t for tok in xtoks for t in p.fixed_terms(tok)]
     terms, covariance, path = random_terms(equations, matrices)
-    function, notes, kwargs, variables = COMMANDS[name][0], [], {}, [depvar]
-    response, eform = depvar, None
+    function, notes, kwargs, eform = COMMANDS[name][0], [], {}, None
+    depvar = variables[0]
     if function == "lmm":
         for opt in ("family", "link", "binomial", "offset", "exposure", "intpoints", "intmethod", "or", "irr"):
             if opt in opts:
@@ -283,7 +289,7 @@ def _assemble(name, fixed, fe_opts, opts, equations, matrices) -> StataModel:
         for opt in ("reml", "mle", "residuals"):
             if opt in opts:
                 raise ValueError(f"{opt} is an option of mixed; {name} fits by maximum likelihood.")
-        family, link, trials = _family(name, opts)
+        family, link, trials = _family(name, opts) if cfamily is None else (cfamily, FAMILIES[cfamily][1][0], None)
         if trials is not None and trials != "1":
             response = f"cbind({depvar}, {trials} - {depvar})"
             if not trials.replace(".", "").isdigit():
@@ -296,7 +302,7 @@ def _assemble(name, fixed, fe_opts, opts, equations, matrices) -> StataModel:
         if opts.get("offset"):
             kwargs["offset"] = p.check_name(opts["offset"], "in offset()")
             variables.append(opts["offset"])
-        eform = _eform(opts, link)
+        eform = _eform(opts, link) if cfamily is None else _survival_eform(name, family, opts)
         if family == "gaussian" and link == "identity" and not opts.get("offset") and not opts.get("exposure"):
             function, kwargs = "lmm", {"reml": False}
         else:
@@ -334,6 +340,15 @@ def stata_effects(equations: list) -> tuple:
             continue
         out.append((len(path), count[len(path)], ":".join(path), (*eq.revars, *(["_cons"] if eq.constant else []))))
     return tuple(out)
+
+
+def _survival_eform(name: str, family: str, opts: dict) -> str | None:
+    """What mestreg prints: hazard ratios for PH models unless ``nohr``, time ratios with ``tratio``."""
+    if name != "mestreg" or "nohr" in opts:
+        return None
+    if "tratio" in opts:
+        return "tr"
+    return None if family.endswith("_aft") or family in ("lognormal", "loglogistic") else "hr"
 
 
 def _eform(opts: dict, link: str) -> str | None:
