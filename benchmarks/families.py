@@ -18,11 +18,10 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import RESULT_MARK, ROOT, peak_rss_mb, run_marked
+from benchmarks.harness import ROOT, peak_rss_mb, run_cases, run_marked, worker_report
 
 R_SCRIPT = Path(__file__).with_name("adapters") / "families.R"
 SEED = 20261126
@@ -131,23 +130,9 @@ def main(argv=None):
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.worker:
-        try:
-            res = _worker(args.worker[0], int(args.worker[1]))
-        except Exception as e:  # noqa: BLE001 (report, never crash the runner)
-            res = {"error": f"{type(e).__name__}: {e}"[:600]}
-        print(RESULT_MARK + json.dumps(res), flush=True)
-        return res
-    print(f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", flush=True)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in args.cases.split(","):
-            csv = Path(tmp) / f"{case}.csv"
-            load(case).to_csv(csv, index=False)
-            for engine in args.engines.split(","):
-                r = {"case": case, "engine": engine,
-                     **run_one(engine, case, args.repeats, csv, Path(tmp) / "cache", args.timeout)}
-                rows.append(r)
-                print(json.dumps(r), flush=True)
+        return worker_report(lambda: _worker(args.worker[0], int(args.worker[1])))
+    rows = run_cases(args.cases.split(","), args.engines.split(","), load,
+                     lambda engine, case, csv, cache: run_one(engine, case, args.repeats, csv, cache, args.timeout))
     print()
     print(table(rows))
     if args.json:

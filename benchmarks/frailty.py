@@ -12,15 +12,13 @@ survreg's fit: the shared references' method); ``R-survreg`` (no random effect, 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import RESULT_MARK, peak_rss_mb, run_marked
+from benchmarks.harness import peak_rss_mb, run_cases, run_marked, worker_report
 
 R_SCRIPT = Path(__file__).with_name("adapters") / "frailty.R"
 SEED = 20261126
@@ -98,23 +96,9 @@ def main(argv=None):
     ap.add_argument("--worker", nargs=3, metavar=("CASE", "NAGQ", "REPEATS"))
     args = ap.parse_args(argv)
     if args.worker:
-        try:
-            res = _worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
-        except Exception as e:  # noqa: BLE001 (report, never crash the runner)
-            res = {"error": f"{type(e).__name__}: {e}"[:600]}
-        print(RESULT_MARK + json.dumps(res), flush=True)
-        return res
-    print(f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", flush=True)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in args.cases.split(","):
-            csv = Path(tmp) / f"{case}.csv"
-            load(case).to_csv(csv, index=False)
-            for engine in args.engines.split(","):
-                r = {"case": case, "engine": engine,
-                     **run_one(engine, case, args.repeats, csv, Path(tmp) / "cache", args.timeout)}
-                rows.append(r)
-                print(json.dumps(r), flush=True)
+        return worker_report(lambda: _worker(args.worker[0], int(args.worker[1]), int(args.worker[2])))
+    rows = run_cases(args.cases.split(","), args.engines.split(","), load,
+                     lambda engine, case, csv, cache: run_one(engine, case, args.repeats, csv, cache, args.timeout))
     print()
     print(table(rows))
     return rows

@@ -153,5 +153,32 @@ def run_marked(cmd: list[str], timeout: float, env=None, mem_gb=None) -> dict:
     return res
 
 
+def worker_report(work: Callable[[], dict]) -> dict:
+    """Worker side: run ``work()`` and print its result (or the error) after ``RESULT_MARK``, never raising."""
+    try:
+        res = work()
+    except Exception as e:  # noqa: BLE001 (report, never crash the runner)
+        res = {"error": f"{type(e).__name__}: {e}"[:600]}
+    print(RESULT_MARK + json.dumps(res), flush=True)
+    return res
+
+
+def run_cases(cases: list[str], engines: list[str], load: Callable, run_one: Callable) -> list[dict]:
+    """Parent side: every (case, engine), each case's data written once to a CSV that R reads (``run_one(engine,
+    case, csv, cache_dir)``), one JSON line per run; the rows."""
+    import tempfile
+
+    print(f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases:
+            csv = Path(tmp) / f"{case}.csv"
+            load(case).to_csv(csv, index=False)
+            for engine in engines:
+                rows.append({"case": case, "engine": engine, **run_one(engine, case, csv, Path(tmp) / "cache")})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 if __name__ == "__main__":
     _worker_main(*sys.argv[1:])

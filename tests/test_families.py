@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE, load_reference, r_name
+from conftest import REFERENCE, check_exact_derivatives, load_reference, r_name
 from scipy import integrate
 from scipy.special import gammaln, logsumexp
 
@@ -91,20 +91,7 @@ def test_exact_gradient_and_hessian_against_finite_differences():
     for rid in [*REFS, "tweedie aghq"]:
         obj, at = _tweedie_aghq() if rid == "tweedie aghq" else (fitted(rid)[1].objective, fitted(rid)[1].solution.x)
         psi = np.maximum(at + 0.05 * rng.standard_normal(len(obj.start)), obj.lower + 0.05)
-        f, g, H = (np.asarray(a) for a in obj.value_grad_hess(psi))
-        fd = np.empty_like(psi)
-        for i in range(len(psi)):
-            h = 1e-5 * max(1.0, abs(psi[i]))
-            up, down = psi.copy(), psi.copy()
-            up[i] += h
-            down[i] -= h
-            fd[i] = (float(obj.deviance(up)) - float(obj.deviance(down))) / (2 * h)
-        assert g == pytest.approx(fd, rel=1e-5, abs=1e-5 * (1 + abs(f)) ** 0.5), rid
-        i = len(psi) - 1  # the last family parameter's Hessian column, by differences of the exact gradient
-        up = psi.copy()
-        up[i] += 1e-6
-        column = (np.asarray(obj.value_grad_hess(up)[1]) - g) / 1e-6
-        assert H[:, i] == pytest.approx(column, rel=1e-4, abs=1e-4 * np.abs(H).max()), rid
+        check_exact_derivatives(obj, psi)
 
 
 # ------------------------------------------------------------------------------------------ densities
