@@ -132,10 +132,18 @@ def lmm_many(formula: str, data, responses, *, reml: bool = True, weights=None) 
     return ManyFits(names, batch, template, make_fit)
 
 
-def _family(family, link, formula: str):
-    """The family object; a ``Surv(...)`` response reads the survival families (``families.get``)."""
+def _family(family, link, formula: str, parameterization: str | None = None):
+    """The family object; a ``Surv(...)`` response reads the survival families (``families.get``), where
+    ``parameterization="aft"`` picks the accelerated-failure-time form of exponential and weibull."""
     response = formula.split("~", 1)[0].strip() if isinstance(formula, str) else ""
-    return families.get(family, link, survival=response.startswith("Surv("))
+    survival = response.startswith("Surv(")
+    if parameterization is not None:
+        both = ("exponential", "weibull")
+        if parameterization not in ("ph", "aft") or not survival or family not in both:
+            raise ValueError(f"parameterization={parameterization!r}: 'ph' or 'aft', for a Surv() response with "
+                             f"family {' or '.join(map(repr, both))} (the others have one form).")
+        family = family + "_aft" if parameterization == "aft" else family
+    return families.get(family, link, survival=survival)
 
 
 def _check_nagq(nagq, formula: str) -> int:
@@ -164,7 +172,7 @@ def _glmm_design(design, fam):
 
 def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
          covariance: dict | None = None, contrasts: dict | None = None, fix: dict | None = None,
-         zi: str | None = None, disp: str | None = None, start=None) -> GlmmFit:
+         zi: str | None = None, disp: str | None = None, parameterization: str | None = None, start=None) -> GlmmFit:
     """Fit a generalized linear mixed model with lme4's formula syntax.
 
     ``family``: one of ``mixjax.families.FAMILIES`` (binomial, poisson, nbinom2, nbinom1, gaussian, gamma,
@@ -179,11 +187,12 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     ``covariance``, ``contrasts``: as ``lmm``'s; ``fix={theta name: value}`` holds covariance parameters (absolute:
     a GLMM's theta has no sigma) at values. ``zi="~ spp + mined"``: a zero-inflation probability per row with its
     own linear predictor (logit link; a hurdle for the truncated count families), as glmmTMB's ``ziformula``;
-    ``disp="~ x"``: the family's dispersion with its own linear predictor on its log scale, as ``dispformula``.
+    ``disp="~ x"``: the family's dispersion with its own linear predictor on its log scale, as ``dispformula``;
+    ``parameterization="ph" | "aft"``: Stata's metric of the exponential and Weibull survival families.
     ``-log L`` (the true marginal log-likelihood, every constant included) is minimized by trust-region Newton
     with its exact gradient and Hessian.
     """
-    fam = _family(family, link, formula)
+    fam = _family(family, link, formula, parameterization)
     nagq = _check_nagq(nagq, formula)
     dpars = {name: f for name, f in (("zi", zi), ("disp", disp)) if f is not None}
     families.distributional(fam, tuple(dpars.get("zi", "")[:1]), tuple(dpars.get("disp", "")[:1]))  # checks first

@@ -301,3 +301,18 @@ def test_summary_with_hazard_ratios():
     with pytest.raises(ValueError, match="survival family"):
         mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", mixjax.datasets.load("cbpp"),
                     family="binomial").summary(eform=True)
+
+
+def test_parameterization_and_predict_types():
+    """parameterization="aft" is the weibull_aft family (same likelihood as PH, coefficients -beta_PH / p);
+    predict(type="median" | "survival") equals fit.survival(...)."""
+    kidney = data("kidney")
+    ph = mixjax.glmm("Surv(time, status) ~ age + sex + (1 | id)", kidney, family="weibull")
+    aft = mixjax.glmm("Surv(time, status) ~ age + sex + (1 | id)", kidney, family="weibull", parameterization="aft")
+    assert aft.family.name == "weibull_aft" and aft.loglik == pytest.approx(ph.loglik, abs=1e-6)
+    p = np.exp(ph.solution.x[ph.objective.names.index("ln_p")])
+    np.testing.assert_allclose(aft.fixef["sex"], -ph.fixef["sex"] / p, rtol=1e-4)
+    np.testing.assert_allclose(ph.predict(type="median"), ph.survival(type="median"), rtol=1e-12)
+    np.testing.assert_allclose(ph.predict(type="survival", at_time=100.0), ph.survival(type="survival", at_time=100.0))
+    with pytest.raises(ValueError, match="parameterization='aft'"):
+        mixjax.glmm("Surv(time, status) ~ age + (1 | id)", kidney, family="gompertz", parameterization="aft")

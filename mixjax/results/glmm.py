@@ -239,13 +239,18 @@ class GlmmFit(MixedFit):
         return _offsets(self.design.parsed, newdata, None)
 
     def predict(self, newdata: pd.DataFrame | None = None, *, type: str = "link", include_re: bool = True,
-                allow_new_levels: bool = False):
+                allow_new_levels: bool = False, at_time=None):
         """Predictions for ``newdata`` (default: the fitted rows): the linear predictor (``type="link"``, offsets
-        included) or the mean response (``type="response"``; category probabilities (n, K) for ordinal models).
-        ``include_re=False`` gives the population level; unseen levels raise unless ``allow_new_levels`` (then
-        their random effects are 0)."""
+        included) or the mean response (``type="response"``; category probabilities (n, K) for ordinal models);
+        survival fits also ``"median"``, ``"mean"`` (survival times), ``"hazard"``, ``"survival"`` at ``at_time``
+        (``survival``). ``include_re=False`` gives the population level; unseen levels raise unless
+        ``allow_new_levels`` (then their random effects are 0)."""
+        if type in ("median", "mean", "hazard", "survival"):
+            return self.survival(newdata, type=type, at_time=at_time, include_re=include_re,
+                                 allow_new_levels=allow_new_levels)
         if type not in ("link", "response"):
-            raise ValueError(f"type must be 'link' or 'response', got {type!r}.")
+            raise ValueError(f"type must be 'link' or 'response' (survival fits: 'median', 'mean', 'hazard', "
+                             f"'survival'), got {type!r}.")
         eta = self._linear_predictor(newdata, include_re, allow_new_levels, self._parts[1]) + self._offset(newdata)
         if type == "link":
             return np.asarray(eta)
