@@ -316,3 +316,11 @@ def test_parameterization_and_predict_types():
     np.testing.assert_allclose(ph.predict(type="survival", at_time=100.0), ph.survival(type="survival", at_time=100.0))
     with pytest.raises(ValueError, match="parameterization='aft'"):
         mixjax.glmm("Surv(time, status) ~ age + (1 | id)", kidney, family="gompertz", parameterization="aft")
+
+
+def test_clear_errors_and_stata_labels_for_censored_and_survival_responses():
+    sleep = data("sleepstudy_censored")
+    with pytest.raises(ValueError, match="needs family='censored_gaussian'"):
+        mixjax.glmm("cens(y, upper=400) ~ Days + (1 | Subject)", sleep, family="gaussian")
+    fit = mixjax.glmm("Surv(time, status) ~ age + sex + (1 | id)", data("kidney"), family="weibull")
+    assert "          _t | Coefficient" in str(fit.summary(style="stata"))

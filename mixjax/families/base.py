@@ -56,7 +56,12 @@ class Family:
                 "numbers. Convert it, or use family='binomial' (two levels) or 'ordinal'."
             )
         if y.ndim != 1:
-            raise ValueError(f"cbind(successes, failures) is a binomial response; the {self.name} family needs one column.")
+            kind = str(what).split("(", 1)[0].strip()
+            needs = {"cens": "family='censored_gaussian'", "interval": "family='censored_gaussian'",
+                     "Surv": "a survival family (exponential, weibull, gompertz, lognormal, loglogistic, gamma, ...)"}
+            raise ValueError(f"response {what!r} needs {needs[kind]}; the {self.name} family reads one numeric column."
+                             if kind in needs else f"cbind(successes, failures) is a binomial response; the "
+                             f"{self.name} family needs one column.")
         return Response(y, np.ones_like(y), weights)
 
     def param_names(self, resp: Response) -> list[str]:

@@ -51,7 +51,10 @@ def stata_summary(fit) -> Summary:
         fixed["Coefficient"] + z * fixed["Std. err."]
     fixed.index = [_name(n) for n in order]
     response = getattr(fit.design.parsed, "response", "y")
-    response = response[6:].split(",")[0].strip() if response.startswith("cbind(") else response
+    if response.startswith(("cbind(", "cens(", "interval(")):  # the (first) variable, as Stata names the equation
+        response = response.split("(", 1)[1].split(",")[0].strip()
+    elif response.startswith("Surv("):
+        response = "_t"  # stset's name
     lines = [LINE, f"{response[-12:]:>12} | Coefficient  Std. err.      z    P>|z|     [95% conf. interval]",
              "-" * 13 + "+" + "-" * 64]
     lines += [_row(n, list(r), FIXED) for n, r in fixed.iterrows()] + [LINE]
