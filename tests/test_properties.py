@@ -183,3 +183,13 @@ def test_random_effects_table_is_aligned_as_lme4():
         assert head.index("Name") == row.index("Intercept")
         sd_end = head.index("Std.Dev.") + len("Std.Dev.")
         assert row[:sd_end].rstrip()[-1].isdigit() and row[sd_end:sd_end + 1] in ("", " ")  # SD right-aligned
+
+
+def test_varcorr_names_have_one_missing_marker():
+    """varcorr's var1 / var2 are text with NaN (R's NA) where a name does not apply, in LMM and GLMM fits alike."""
+    lmm = mixjax.lmm("Reaction ~ Days + (Days | Subject)", mixjax.datasets.load("sleepstudy"))
+    glmm = mixjax.glmm("cbind(incidence, size - incidence) ~ period + (1 | herd)", mixjax.datasets.load("cbpp"),
+                       family="binomial")
+    for vc in (lmm.varcorr, glmm.varcorr):
+        missing = [v for v in (*vc.var1, *vc.var2) if not isinstance(v, str)]
+        assert missing and all(isinstance(v, float) and np.isnan(v) for v in missing)
