@@ -67,8 +67,9 @@ def get(family, link: str | None = None, survival: bool = False) -> Family:
     table = SURVIVAL_FAMILIES if survival else FAMILIES
     if not isinstance(family, str) or _ALIASES.get(family, family) not in table:
         what = "survival families (for a Surv() response)" if survival else "families"
-        other = (" (a survival family needs a Surv(time, event) response)"
-                 if not survival and family in SURVIVAL_FAMILIES else "")
+        other = (" (a survival family needs Surv(time, event) as its response)"
+                 if not survival and family in SURVIVAL_FAMILIES else
+                 " for a Surv(time, event) response (it does not read one)" if survival and family in FAMILIES else "")
         raise ValueError(f"unknown family {family!r}{other}; the {what} are: {', '.join(table)}.")
     name = _ALIASES.get(family, family)
     cls, links = table[name]
