@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..families import FAMILIES
+from ..families import FAMILIES, SURVIVAL_FAMILIES
 from . import parse as p
 from .constraints import numlist
 from .survival import OPTIONS as SURVIVAL_OPTIONS
@@ -289,7 +289,8 @@ def _assemble(name, fixed, fe_opts, opts, equations, matrices, survival) -> Stat
         for opt in ("reml", "mle", "residuals"):
             if opt in opts:
                 raise ValueError(f"{opt} is an option of mixed; {name} fits by maximum likelihood.")
-        family, link, trials = _family(name, opts) if cfamily is None else (cfamily, FAMILIES[cfamily][1][0], None)
+        family, link, trials = _family(name, opts) if cfamily is None else (
+            cfamily, (SURVIVAL_FAMILIES if name == "mestreg" else FAMILIES)[cfamily][1][0], None)
         if trials is not None and trials != "1":
             response = f"cbind({depvar}, {trials} - {depvar})"
             if not trials.replace(".", "").isdigit():
