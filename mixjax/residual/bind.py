@@ -88,9 +88,11 @@ def form_columns(correlation, variance, data: pd.DataFrame) -> tuple[str, ...]:
 def _check_nested(codes: np.ndarray, terms, what: str) -> None:
     """Rows of one correlation group must share the level of every random-effects term (the whitened rows then
     keep the terms' pattern)."""
+    first = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
     for t in terms:
-        per_group = pd.Series(t.codes).groupby(codes).nunique()
-        if (per_group > 1).any():
+        term_codes = np.asarray(t.codes, dtype=np.int64)
+        first[codes] = term_codes  # some row's level per group: every row of the group must have it
+        if np.any(first[codes] != term_codes):
             raise ValueError(f"{what}: its groups must lie within the levels of every grouping factor of the random "
                              f"effects, but a group spans several levels of {t.factor!r}; group the correlation by "
                              f"{t.factor!r} or a factor nested in it (form='~ ... | {t.factor}').")
