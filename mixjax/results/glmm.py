@@ -94,11 +94,12 @@ class GlmmFit(MixedFit):
         inverse Gaussian sigma; None for binomial, Poisson and ordinal, and where ``disp=`` models it per row."""
         return self.family.dispersion(self._parts[2])
 
-    def _dpar(self, name: str) -> tuple[pd.Series, pd.Series] | None:
-        """Coefficients and SEs of a distributional parameter's linear predictor (``zi``, ``disp``), or None."""
+    def _dpar(self, name: str) -> tuple[pd.Series | None, pd.Series | None]:
+        """Coefficients and SEs of a distributional parameter's linear predictor (``zi``, ``disp``); Nones without
+        one."""
         part = next((d for d in self.design.dpars if d.name == name), None)
         if part is None:
-            return None
+            return None, None
         first = len(self.solution.x) - len(self._parts[2])
         index = [first + i for i, n in enumerate(self._family_names) if n.startswith(name + ".")]
         se = np.sqrt(np.diag(self._covariance)[index])
@@ -109,21 +110,21 @@ class GlmmFit(MixedFit):
     def zi_fixef(self) -> pd.Series | None:
         """Coefficients of the zero-inflation (or hurdle) linear predictor, logit scale (glmmTMB's
         ``fixef(m)$zi``); None without ``zi=``."""
-        return None if self._dpar("zi") is None else self._dpar("zi")[0]
+        return self._dpar("zi")[0]
 
     @property
     def zi_fixef_se(self) -> pd.Series | None:
-        return None if self._dpar("zi") is None else self._dpar("zi")[1]
+        return self._dpar("zi")[1]
 
     @property
     def disp_fixef(self) -> pd.Series | None:
         """Coefficients of the dispersion linear predictor, on the dispersion parameter's log scale (glmmTMB's
         ``fixef(m)$disp``); None without ``disp=``."""
-        return None if self._dpar("disp") is None else self._dpar("disp")[0]
+        return self._dpar("disp")[0]
 
     @property
     def disp_fixef_se(self) -> pd.Series | None:
-        return None if self._dpar("disp") is None else self._dpar("disp")[1]
+        return self._dpar("disp")[1]
 
     def coef_table(self, ddf: str | None = None, level: float = 0.95, vcov=None) -> pd.DataFrame:
         """The fixed effects with ``estimate, se, df, statistic, p_value, lower, upper`` (Wald z), then the rows of
@@ -131,7 +132,7 @@ class GlmmFit(MixedFit):
         table = super().coef_table(ddf, level, vcov)
         for name in ("zi", "disp"):
             part = self._dpar(name)
-            if part is not None:
+            if part[0] is not None:
                 est, se = (v.to_numpy() for v in part)
                 rows = pd.DataFrame({"estimate": est, "se": se, "df": np.inf, **tables._t_table(est, se, np.inf, level)},
                                     index=[f"{name}.{c}" for c in part[0].index])
