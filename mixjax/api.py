@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from . import families, residual
+from . import families, residual, sharding
 from .design import MixjaxWarning, build, hold
 from .engines import glmm as glmm_engine
 from .engines import lmm as lmm_engine
@@ -70,7 +71,7 @@ def _residual_args(correlation, weights):
 
 def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, correlation=None,
         covariance: dict | None = None, fix: dict | None = None, contrasts: dict | None = None,
-        relmat: dict | None = None) -> LmmFit:
+        relmat: dict | None = None, devices=None) -> LmmFit:
     """Fit a linear mixed model with lme4's formula syntax.
 
     ``formula``: e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``data``: a pandas DataFrame (never modified);
@@ -97,32 +98,42 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, corr
     ``relmat={"animal": K}``: a known covariance over the levels of a grouping factor (a relationship or kinship
     matrix, as pedigreemm and lme4qtl): ``K`` a DataFrame whose index and columns are the levels (more are fine);
     the term ``(1 | animal)`` then has covariance ``sigma_a^2 K``.
+
+    ``devices="all"`` (a list of jax devices, or a one-axis ``jax.sharding.Mesh``): the rows split over the
+    devices, the cross-products summed with collectives (``mixjax.sharding``); in a ``jax.distributed`` job each
+    process passes its own rows and gets the fit of all of them.
     """
     prior, variance = _residual_args(correlation, weights)
+    mesh = sharding.mesh_of(devices, residual=correlation is not None or variance is not None, relmat=relmat)
     if relmat and (correlation is not None or variance is not None):
         raise ValueError("relmat= cannot be combined with residual structures (correlation=, a variance function in "
                          "weights=) yet; fit the relationship model without them.")
     extra = residual.form_columns(correlation, variance, data) if isinstance(data, pd.DataFrame) else ()
-    design = hold(build(formula, data, weights=prior, extra_columns=extra, covariance=covariance, contrasts=contrasts,
-                        relmat=relmat), fix)
+    builder = build if mesh is None else partial(sharding.build, mesh)
+    design = hold(builder(formula, data, weights=prior, extra_columns=extra, covariance=covariance,
+                          contrasts=contrasts, relmat=relmat), fix)
     theta0 = _start(start, design.theta_names, design.theta_start, design.theta_lower)
     if correlation is not None or variance is not None:
         return _warn(fit_with_residuals(design, correlation, variance, reml, theta0))
-    objective = make_lmm(design, reml=reml)
-    fit = LmmFit(design, objective, lmm_engine.solve(objective, design, theta0, start is not None))
-    return _warn(fit)
+    objective = make_lmm(design, reml=reml, cp=None if mesh is None else sharding.crossproducts(design, mesh))
+    theta0, given = (theta0, start is not None) if mesh is None else sharding.start(objective, design, theta0, start)
+    fit = LmmFit(design, objective, lmm_engine.solve(objective, design, theta0, given))
+    return _warn(fit if mesh is None else sharding.global_fit(fit))
 
 
-def lmm_many(formula: str, data, responses, *, reml: bool = True, weights=None) -> ManyFits:
+def lmm_many(formula: str, data, responses, *, reml: bool = True, weights=None, devices=None) -> ManyFits:
     """One linear mixed model fitted to many responses that share its design (per gene, voxel, phenotype;
     simulations): ``responses`` are column names or an ``(n, m)`` array; the formula may omit its response
     (``"~ Days + (Days | Subject)"``). The cross-products that do not involve the response are built once; the fits
     run as vmapped batches of one compiled program (L-BFGS-B one by one where the dense block is large). Rows with a
-    missing value in the model's columns or in any response are dropped once, with a warning that counts them."""
+    missing value in the model's columns or in any response are dropped once, with a warning that counts them.
+    ``devices=``: as ``lmm``'s (one process): the cross-products and each response's blocks over sharded rows."""
+    mesh = sharding.mesh_of(devices, caller="lmm_many")
     design, Y, names = many_design(formula, data, responses, weights=weights)
     design = dataclasses.replace(design, y=Y[0])
-    objective = make_lmm(design, reml=reml)
-    batch = lmm_engine.fit_many(objective, design, Y, None)
+    objective = make_lmm(design, reml=reml, cp=None if mesh is None else sharding.crossproducts(design, mesh))
+    run, Y_run = (objective, Y) if mesh is None else sharding.shard_many(objective, Y, mesh)
+    batch = lmm_engine.fit_many(run, design, Y_run, None)
     template = LmmFit(design, objective, solution_of(batch, 0, objective.lower))
 
     def make_fit(j):
@@ -172,7 +183,8 @@ def _glmm_design(design, fam):
 
 def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, weights=None, offset=None,
          covariance: dict | None = None, contrasts: dict | None = None, fix: dict | None = None,
-         zi: str | None = None, disp: str | None = None, parameterization: str | None = None, start=None) -> GlmmFit:
+         zi: str | None = None, disp: str | None = None, parameterization: str | None = None, start=None,
+         devices=None) -> GlmmFit:
     """Fit a generalized linear mixed model with lme4's formula syntax.
 
     ``family``: one of ``mixjax.families.FAMILIES`` (binomial, poisson, nbinom2, nbinom1, gaussian, gamma,
@@ -190,14 +202,17 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
     ``disp="~ x"``: the family's dispersion with its own linear predictor on its log scale, as ``dispformula``;
     ``parameterization="ph" | "aft"``: Stata's metric of the exponential and Weibull survival families.
     ``-log L`` (the true marginal log-likelihood, every constant included) is minimized by trust-region Newton
-    with its exact gradient and Hessian.
+    with its exact gradient and Hessian. ``devices=``: as ``lmm``'s; the Newton loop (PIRLS, Laplace or AGHQ)
+    runs over the sharded rows as one program.
     """
+    mesh = sharding.mesh_of(devices)
     fam = _family(family, link, formula, parameterization)
     nagq = _check_nagq(nagq, formula)
     dpars = {name: f for name, f in (("zi", zi), ("disp", disp)) if f is not None}
     families.distributional(fam, tuple(dpars.get("zi", "")[:1]), tuple(dpars.get("disp", "")[:1]))  # checks first
-    design = hold(build(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance,
-                        contrasts=contrasts, dpars=dpars), fix)
+    builder = build if mesh is None else partial(sharding.build, mesh)
+    design = hold(builder(formula, data, weights=weights, offset=offset, glmm=True, covariance=covariance,
+                          contrasts=contrasts, dpars=dpars), fix)
     parts = {d.name: d for d in design.dpars}
     fam = families.distributional(fam, *(parts[n].xnames if n in parts else () for n in ("zi", "disp")))
     k = design.terms[0].k
@@ -219,9 +234,10 @@ def glmm(formula: str, data, *, family, link: str | None = None, nagq: int = 1, 
                 stacklevel=2,
             )
     objective = make_glmm(design, fam, resp, nagq)
-    psi0 = _start(start, objective.names, objective.start, objective.lower, what="parameter")
-    fit = GlmmFit(design, objective, glmm_engine.solve(objective, design.terms, psi0))
-    return _warn(fit)
+    run = objective if mesh is None else sharding.shard_glmm(objective, design, mesh)
+    psi0 = _start(start, run.names, run.start, run.lower, what="parameter")
+    fit = GlmmFit(design, objective, glmm_engine.solve(run, design.terms, psi0))
+    return _warn(fit if mesh is None else sharding.global_fit(fit, run))
 
 
 def glmm_many(formula: str, data, responses, *, family, link: str | None = None, nagq: int = 1, weights=None,

@@ -1,11 +1,13 @@
 """``mixjax fit FORMULA --data NAME_OR_CSV [--ml] [--family F [--link L] [--nagq N]] [--json]``: fit a linear
-(or, with ``--family``, generalized linear) mixed model from the command line."""
+(or, with ``--family``, generalized linear) mixed model from the command line. ``mixjax datasets`` lists the
+bundled datasets; ``mixjax warmup [--families ...]`` compiles the programs of common small models ahead of time."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -66,12 +68,23 @@ def main(argv: list[str] | None = None) -> int:
     fit_p.add_argument("--nagq", type=int, default=1, help="quadrature points per dimension (1 = Laplace)")
     fit_p.add_argument("--json", action="store_true", help="print the fit as JSON")
     sub.add_parser("datasets", help="list the bundled datasets")
+    warm_p = sub.add_parser("warmup", help="compile the programs of common small models ahead of time (kept on disk)")
+    warm_p.add_argument("--families", default="binomial,poisson",
+                        help="GLMM families to warm up, comma-separated ('' for linear mixed models only)")
     args = parser.parse_args(argv)
 
     from . import datasets, glmm, lmm
 
     if args.command == "datasets":
         print("\n".join(datasets.names()))
+        return 0
+    if args.command == "warmup":
+        from .warmup import warmup
+
+        families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+        start = time.perf_counter()
+        times = warmup(families)
+        print(f"mixjax warmup: {len(times)} models compiled or loaded in {time.perf_counter() - start:.1f} s")
         return 0
     try:
         data = _load(args.data)

@@ -22,6 +22,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from .._config import jit
+from .._exported import DiskCached
 from ..objectives.lmm import deviance_sigma, factor
 
 __all__ = ["Satterthwaite", "contrast_df", "f_test", "satterthwaite"]
@@ -54,10 +55,16 @@ def _derivatives(varpar, data, spec):
     return H, _vcov(varpar, data, spec), jax.jacfwd(_vcov)(varpar, data, spec)
 
 
+_DERIVATIVES = DiskCached(_derivatives)
+
+
 def satterthwaite(objective, theta, sigma: float) -> Satterthwaite:
     """The pieces of Satterthwaite's approximation for an LMM at its optimum (``theta``, ``sigma``)."""
     varpar = np.append(np.asarray(theta, dtype=np.float64), sigma)
-    H, C, J = jax.device_get(_derivatives(varpar, objective.data, spec=objective.spec))
+    data, spec = objective.bucketed()
+    H, C, J = jax.device_get(_DERIVATIVES(varpar, data, spec=spec))
+    p = objective.spec.p  # the real fixed effects come first in padded data (``lmm_buckets``)
+    C, J = C[:p, :p], J[:p, :p]
     values, vectors = np.linalg.eigh((H + H.T) / 2)
     keep = values > EIGEN_TOL
     A = 2.0 * (vectors[:, keep] / values[keep]) @ vectors[:, keep].T

@@ -32,6 +32,7 @@ from ..linalg.blocked import BlockFactor, block_factor, block_logdet, block_solv
 from ..optim import trust_region
 from ..optim.implicit import argmin
 from ..optim.newton import Solution, solution, start
+from .glmm_buckets import Padded, pad
 from .lmm import _factors
 
 __all__ = ["GlmmSpec", "GlmmData", "GlmmObjective", "make_glmm", "gauss_hermite"]
@@ -248,7 +249,9 @@ def _aghq(fixed, A1, u1, F: BlockFactor, fam, data: GlmmData, spec: GlmmSpec):
 
 
 def _deviance_at(psi, u1, ur, data, spec):
-    return -2.0 * _loglik_at_mode(psi, u1, ur, data, spec)[0]
+    padded = jnp.all(data.X == 0.0, axis=0)  # fixed-effect columns added by size buckets (``glmm_buckets``): held
+    # at their bound 0 by a gradient of 1; a design has no all-zero column, so this adds 0
+    return -2.0 * _loglik_at_mode(psi, u1, ur, data, spec)[0] + jnp.sum(jnp.where(padded, _unpack(psi, spec)[1], 0.0))
 
 
 @partial(jit, static_argnames="spec")
@@ -294,7 +297,7 @@ def newton(psi0, lower, radius0, max_iter, u1, ur, data: GlmmData, spec: GlmmSpe
 
 
 _value_grad_hess_cached = DiskCached(value_grad_hess, _describe)  # a new process loads them instead of tracing
-_newton_cached = DiskCached(newton, _describe)
+_newton_cached = DiskCached(newton, _describe, notice="the GLMM fit")
 
 
 @partial(jit, static_argnames="spec")
@@ -356,13 +359,32 @@ class GlmmObjective(NamedTuple):
     def value_grad(self, psi):
         return self._warm(value_grad, psi)
 
+    def bucketed(self) -> Padded | None:
+        """The data padded to size buckets (``glmm_buckets``), or None where the model is not padded."""
+        if self.last_mode.get("bucketed_from") is not self.data:  # the objective's data may be replaced
+            self.last_mode["bucketed"] = pad(self.data, self.spec)
+            self.last_mode["bucketed_from"] = self.data
+        return self.last_mode["bucketed"]
+
     def minimize(self, psi0, *, radius0: float | None = None, max_iter: int = 300) -> Solution:
         """Trust-region Newton on the exact gradient and Hessian from ``psi0`` (``mixjax.optim.trust_region``), one
-        compiled call. ``radius0``: the first trust radius (default ``max(1, |psi0|)``)."""
+        compiled call (on data padded to size buckets where the model is small: the same iterations).
+        ``radius0``: the first trust radius (default ``max(1, |psi0|)``)."""
         psi0, radius0 = start(psi0, self.lower, radius0)
-        state, mode = _newton_cached(psi0, self.lower, radius0, np.int32(max_iter), *self.last_mode["u"], self.data,
-                                     spec=self.spec)
-        self.last_mode["u"] = mode
+        padded = self.bucketed()
+        if padded is None:
+            state, mode = _newton_cached(psi0, self.lower, radius0, np.int32(max_iter), *self.last_mode["u"],
+                                         self.data, spec=self.spec)
+            self.last_mode["u"] = mode
+            return solution(state, self.lower, max_iter)
+        index, size = padded.index, padded.spec.n_theta + padded.spec.p + padded.spec.n_family
+        x0, lower = np.zeros(size), np.zeros(size)  # added fixed effects: held at 0 (``glmm_buckets``)
+        x0[index], lower[index] = psi0, self.lower
+        mode = self.last_mode.get("u_bucketed", _zeros(padded.spec))
+        state, self.last_mode["u_bucketed"] = _newton_cached(x0, lower, radius0, np.int32(max_iter), *mode,
+                                                             padded.data, spec=padded.spec)
+        state = jax.device_get(state)
+        state = state._replace(x=state.x[index], g=state.g[index], H=state.H[np.ix_(index, index)])
         return solution(state, self.lower, max_iter)
 
     def conditional(self, psi):

@@ -46,6 +46,7 @@ from ..linalg.small import cholesky_small, tril_inverse_small
 from ..optim import trust_region
 from ..optim.implicit import argmin
 from ..optim.newton import Solution, held_solution, solution, start
+from .lmm_buckets import pad
 
 __all__ = ["LmmObjective", "LmmSpec", "LmmData", "make_lmm", "Factor", "with_data", "deviance_sigma"]
 
@@ -75,7 +76,7 @@ class LmmSpec(NamedTuple):
 
 
 class LmmData(NamedTuple):
-    """Device arrays of the cross-products (see ``CrossProducts``), ``n`` and ``log|W|`` as scalars."""
+    """Device arrays of the cross-products (see ``CrossProducts``), ``n``, ``log|W|`` and ``p`` as scalars."""
 
     D0: jax.Array
     A_low: jax.Array
@@ -88,6 +89,7 @@ class LmmData(NamedTuple):
     pval: jax.Array
     n: jax.Array
     log_det_w: jax.Array
+    p: jax.Array  # the number of fixed effects, a scalar: REML's ``n - p`` (the shapes may be padded: ``lmm_buckets``)
 
 
 class Factor(NamedTuple):
@@ -151,7 +153,7 @@ def _parts(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
     log_det_zz, log_det_xx, r2 = terms(S, spec.qr, spec.p)
     log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(Ld, axis1=1, axis2=2))) + log_det_zz - data.log_det_w
     if spec.reml:
-        return log_det + log_det_xx, data.n - spec.p, r2
+        return log_det + log_det_xx, data.n - data.p, r2
     return log_det, data.n, r2
 
 
@@ -205,7 +207,7 @@ def newton(theta0, lower, radius0, max_iter, index, data: LmmData, spec: LmmSpec
 
 
 _VALUE_GRAD_HESS = DiskCached(value_grad_hess)  # a new process loads them instead of tracing
-_NEWTON = DiskCached(newton)
+_NEWTON = DiskCached(newton, notice="the LMM fit")
 
 
 @_jit
@@ -282,11 +284,21 @@ class LmmObjective(NamedTuple):
     def deviance(self, theta):
         return deviance(_array(theta), self.data, self.spec)
 
+    def bucketed(self) -> tuple[LmmData, LmmSpec]:
+        """``(data, spec)`` padded to size buckets where the model is small (``lmm_buckets``: every number the
+        same, one compiled program for every model of the same structure and buckets), else ``(data, spec)``."""
+        if self.programs.get("bucketed_from") is not self.data:  # the objective's data may be replaced
+            self.programs.clear()
+            self.programs["bucketed"] = pad(self.data, self.spec) or (self.data, self.spec)
+            self.programs["bucketed_from"] = self.data
+        return self.programs["bucketed"]
+
     def _program(self, name: str, cached: DiskCached, *args):
-        """``cached``'s program for ``(*args, data)`` (resolved once per objective), called."""
+        """``cached``'s program for ``(*args, data)`` on the bucketed data (resolved once per objective), called."""
+        data, spec = self.bucketed()
         if name not in self.programs:
-            self.programs[name] = cached.program(*args, self.data, spec=self.spec)
-            self.programs["leaves"] = jax.tree_util.tree_leaves(self.data)
+            self.programs[name] = cached.program(*args, data, spec=spec)
+            self.programs["leaves"] = jax.tree_util.tree_leaves(data)
         return self.programs[name](*args, *self.programs["leaves"])
 
     def value_grad_hess(self, theta):
@@ -336,7 +348,7 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
         reml=bool(reml),
     )
     data = LmmData(cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval, np.float64(cp.n_obs),
-                   np.float64(cp.log_det_w))
+                   np.float64(cp.log_det_w), np.float64(design.p))
     if sum(np.asarray(a).nbytes for a in data) > DEVICE_PUT_BYTES:  # on the device once, not copied per call
         data = LmmData(*jax.device_put(tuple(data)))
     related = any(t.relfactor is not None for t in design.terms)

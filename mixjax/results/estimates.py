@@ -7,19 +7,26 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._exported import DiskCached
 from ..design import Design
 from ..linalg.crossprod import term_matrix
 from ..objectives.lmm import LmmObjective
+from ..objectives.lmm_buckets import unpad_estimates
 from ..objectives.lmm_estimates import Estimates
 from ..objectives.lmm_estimates import estimates as device_estimates
 
 __all__ = ["Estimates", "conditional_variances", "covariance_parts", "estimates", "varcorr_frame"]
 
+_ESTIMATES = DiskCached(device_estimates)  # a new process loads the program instead of tracing it
+
 
 def estimates(obj: LmmObjective, design: Design, theta: np.ndarray) -> Estimates:
     """The estimates at ``theta`` as numpy arrays (``sigma`` and ``pwrss`` as floats), one ``b`` and ``T`` per
     term of the design (effects ``b = L v`` of a term with a known covariance ``K = L L'`` over its levels)."""
-    est = jax.device_get(device_estimates(np.asarray(theta, dtype=np.float64), obj.data, obj.spec))
+    data, spec = obj.bucketed()
+    est = jax.device_get(_ESTIMATES(np.asarray(theta, dtype=np.float64), data, spec=spec))
+    if spec is not obj.spec:  # padded to size buckets
+        est = unpad_estimates(est, obj.spec, obj.data.D0.shape[0])
     skip = len(est.b) - len(design.terms)  # the empty term 1 of ``engine_terms``
     b = tuple(v if t.relfactor is None else t.relfactor @ v for t, v in zip(design.terms, est.b[skip:]))
     return est._replace(b=b, T=est.T[skip:], sigma=float(est.sigma), pwrss=float(est.pwrss))
