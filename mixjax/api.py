@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from . import families, residual, sharding
+from . import families, residual, sharding, streaming
 from .design import MixjaxWarning, build, hold
 from .engines import glmm as glmm_engine
 from .engines import lmm as lmm_engine
@@ -102,7 +102,16 @@ def lmm(formula: str, data, *, reml: bool = True, weights=None, start=None, corr
     ``devices="all"`` (a list of jax devices, or a one-axis ``jax.sharding.Mesh``): the rows split over the
     devices, the cross-products summed with collectives (``mixjax.sharding``); in a ``jax.distributed`` job each
     process passes its own rows and gets the fit of all of them.
+
+    Data that does not fit in memory: ``data`` a Parquet file or directory (str or path), a
+    ``pyarrow.dataset.Dataset`` or a Dask DataFrame (``mixjax.streaming.source(data, batch_rows=...)`` sets the
+    chunk size) is read in two passes, the levels, then the cross-products summed chunk by chunk (Dask: per
+    partition, on its workers); the fit equals the fit of the same rows in a DataFrame and keeps no rows
+    (``mixjax.streaming``; ``weights=`` a column name; no residual structures or ``relmat=``).
     """
+    if streaming.is_source(data):  # Parquet, Arrow, Dask: cross-products summed chunk by chunk
+        return _warn(streaming.lmm(formula, data, reml=reml, weights=weights, start=start, correlation=correlation,
+                                   covariance=covariance, fix=fix, contrasts=contrasts, relmat=relmat, devices=devices))
     prior, variance = _residual_args(correlation, weights)
     mesh = sharding.mesh_of(devices, residual=correlation is not None or variance is not None, relmat=relmat)
     if relmat and (correlation is not None or variance is not None):

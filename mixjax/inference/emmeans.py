@@ -43,6 +43,10 @@ def _variables(fit) -> tuple[dict, dict]:
     from .contrasts import _categorical, _terms
 
     frame = fit.design.frame
+    if frame is None:
+        raise ValueError("emmeans needs the model's columns (covariate means, factor levels), and this fit streamed "
+                         "its rows without keeping them; load the data into a pandas DataFrame and fit it with "
+                         "mixjax.lmm for that.")
     names = {str(f) for t in _terms(fit.design) for f in t.factors} & set(frame.columns)
     factors = {c: _factor_levels(frame, c) for c in sorted(names) if _categorical(frame[c])}
     covariates = {c: float(frame[c].mean()) for c in sorted(names) if c not in factors}

@@ -15,7 +15,10 @@ A term with a known covariance over its levels (``ReTerm.relfactor``, ``K = L L'
 never term 1: when the first term has one, ``engine_terms`` puts an empty term 1 (one level, a zero column, no
 parameters) before it.
 
-``crossproducts`` builds them on the host (numpy and scipy.sparse: no compilation, the single fit's path).
+``crossproducts`` builds them on the host (numpy and scipy.sparse: no compilation, the single fit's path), in two
+steps: ``row_sums`` sums over the rows (``Sums``: plain sums, and the coupling as sparse matrices whose pattern is
+the union over rows), which ``add`` over chunks of rows (``mixjax.streaming``: data that does not fit in memory),
+then ``from_sums`` lists the coupling's entries and their pairs.
 ``device_crossproducts`` computes the same arrays from the rows (``Rows``) as a pure JAX function, so that a fit
 can be a function of its response and prior weights (``jax.vmap`` over many responses, ``jax.grad`` in the
 weights); ``response_blocks`` computes only the parts that involve the response (the ``y`` column of ``Cxy`` and
@@ -33,8 +36,8 @@ import scipy.sparse as sp
 from ..covariance import Known
 from ..design import Design, ReTerm
 
-__all__ = ["CrossProducts", "Rows", "crossproducts", "device_crossproducts", "engine_terms", "level_sums",
-           "response_blocks", "rest_layout", "rows", "term_matrix"]
+__all__ = ["CrossProducts", "Rows", "Sums", "add", "crossproducts", "device_crossproducts", "engine_terms",
+           "from_sums", "level_sums", "response_blocks", "rest_layout", "row_sums", "rows", "term_matrix", "z_gram"]
 
 
 class CrossProducts(NamedTuple):
@@ -125,67 +128,132 @@ def _rest_matrix(term: ReTerm) -> sp.csr_matrix:
     return sp.csr_matrix(Z @ sp.kron(sp.csr_matrix(term.relfactor), sp.identity(term.k), format="csr"))
 
 
-def crossproducts(design: Design) -> CrossProducts:
-    """Build the blocked cross-products of ``design`` (see the module docstring)."""
-    terms, w = engine_terms(design), design.weights
-    t1 = terms[0]
-    n, l1, k1 = len(w), t1.n_levels, t1.k
-    Xy = np.column_stack([design.X, design.y])
+class Sums(NamedTuple):
+    """The sums over rows behind ``CrossProducts``, which add over any split of the rows into chunks (``add``):
+    ``D0`` (l1, k1, k1) and ``Cxy`` (l1, k1, p + 1) per level of term 1; ``A = R' W R`` (nr, nr), dense and
+    symmetric; the coupling of term 1 with the rest's columns as sparse (l1, qr) matrices, ``pattern`` (how many
+    rows with a nonzero term-1 column meet each rest column: the structure, summed counts never cancel) and
+    ``coupling[a] = (J1 * Z1[:, a])' W Zr`` for each of term 1's ``k1`` columns; ``log|W|``, ``n`` and
+    ``sum(w)``."""
+
+    D0: np.ndarray
+    Cxy: np.ndarray
+    A: np.ndarray
+    pattern: sp.csr_matrix | None  # None with one term (no rest columns)
+    coupling: tuple
+    log_det_w: float
+    n_obs: int
+    sum_w: float
+
+
+def row_sums(terms: tuple[ReTerm, ...], X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Sums:
+    """``Sums`` of the rows ``X`` (n, p), ``y`` (n,), prior weights ``w`` (n,) and ``terms`` (``engine_terms``: each
+    term's ``codes`` and ``Z`` for these rows, its ``n_levels`` over all rows)."""
+    t1, n = terms[0], len(w)
+    l1 = t1.n_levels
+    Xy = np.column_stack([X, y])
     wXy = Xy * w[:, None]
     wZ1 = t1.Z * w[:, None]
     D0 = level_sums(t1.codes, l1, wZ1, t1.Z)
     Cxy = level_sums(t1.codes, l1, wZ1, Xy)
-    cols = _rest_columns(design)
+    common = dict(log_det_w=float(np.sum(np.log(w))), n_obs=n, sum_w=float(np.sum(w)))
     if len(terms) == 1:  # one term: no sparse coupling at all
-        A = Xy.T @ wXy
+        return Sums(D0, Cxy, Xy.T @ wXy, None, (), **common)
+    Zr = sp.hstack([_rest_matrix(t) for t in terms[1:]], format="csr")
+    wZr = sp.csr_matrix(Zr.multiply(w[:, None]))
+    qr = Zr.shape[1]
+    _check_rest_size(qr)
+    A = np.zeros((qr + Xy.shape[1],) * 2)
+    A[:qr, :qr] = (Zr.T @ wZr).toarray()
+    A[qr:, :qr] = (wZr.T @ Xy).T
+    A[:qr, qr:] = A[qr:, :qr].T
+    A[qr:, qr:] = Xy.T @ wXy
+    # structural pattern of the coupling with Z_2 .. Z_m: which of their columns meet each level of term 1
+    J1 = sp.csr_matrix(((t1.Z != 0).any(axis=1).astype(float), (np.arange(n), t1.codes)), shape=(n, l1))
+    J1.eliminate_zeros()
+    pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(Zr.nnz), Zr.indices, Zr.indptr), shape=Zr.shape))
+    coupling = tuple(sp.csr_matrix(J1.multiply(t1.Z[:, [a]]).T @ wZr) for a in range(t1.k))
+    return Sums(D0, Cxy, A, pattern, coupling, **common)
+
+
+def add(a: Sums, b: Sums) -> Sums:
+    """The ``Sums`` of two disjoint sets of rows of one model."""
+    both = a.pattern is not None
+    return Sums(a.D0 + b.D0, a.Cxy + b.Cxy, a.A + b.A, a.pattern + b.pattern if both else None,
+                tuple(sp.csr_matrix(u + v) for u, v in zip(a.coupling, b.coupling)), a.log_det_w + b.log_det_w,
+                a.n_obs + b.n_obs, a.sum_w + b.sum_w)
+
+
+def _check_rest_size(qr: int) -> None:
+    if qr * qr >= 2**31:
+        raise ValueError(
+            f"the random effects after the first term have {qr} columns: their dense {qr} x {qr} block is too large."
+        )
+
+
+def from_sums(s: Sums, cols: np.ndarray | None = None, codes1: np.ndarray | None = None) -> CrossProducts:
+    """``CrossProducts`` from the ``Sums`` of all rows: the coupling's entries ``(eg, ej, ev)`` at the nonzeros of
+    its pattern (sorted by level, then column), their pairs, and ``A``'s lower triangle. ``cols`` (n, kr) and
+    ``codes1`` (n,): the rows' rest columns and term-1 levels, for the per-row ``entry``; None (streamed rows, not
+    in memory): ``cols`` and ``entry`` are empty."""
+    l1, k1 = s.D0.shape[0], s.D0.shape[1]
+    kr = 0 if cols is None else cols.shape[1]
+    n_rows = 0 if cols is None else cols.shape[0]
+    if s.pattern is None:
         eg = ej = pg = ptarget = first = second = np.zeros(0, dtype=np.int32)
-        entry = np.zeros((n, 0), dtype=np.int32)
+        entry = np.zeros((n_rows, 0), dtype=np.int32)
         ev, pval = np.zeros((0, k1)), np.zeros((0, k1, k1))
     else:
-        Zr = sp.hstack([_rest_matrix(t) for t in terms[1:]], format="csr")
-        wZr = sp.csr_matrix(Zr.multiply(w[:, None]))
-        qr = Zr.shape[1]
-        if qr * qr >= 2**31:
-            raise ValueError(
-                f"the random effects after the first term have {qr} columns: their dense {qr} x {qr} block is too "
-                "large."
-            )
-        A = np.zeros((qr + Xy.shape[1],) * 2)
-        A[:qr, :qr] = (Zr.T @ wZr).toarray()
-        A[qr:, :qr] = (wZr.T @ Xy).T
-        A[qr:, qr:] = Xy.T @ wXy
-        # structural pattern of the coupling with Z_2 .. Z_m: which of their columns meet each level of term 1
-        J1 = sp.csr_matrix(((t1.Z != 0).any(axis=1).astype(float), (np.arange(n), t1.codes)), shape=(n, l1))
-        J1.eliminate_zeros()
-        pattern = sp.csr_matrix(J1.T @ sp.csr_matrix((np.ones(Zr.nnz), Zr.indices, Zr.indptr), shape=Zr.shape))
+        qr = s.pattern.shape[1]
+        pattern = sp.csr_matrix(s.pattern)
         pattern.sort_indices()
         eg = np.repeat(np.arange(l1), np.diff(pattern.indptr)).astype(np.int32)
         ej = pattern.indices.astype(np.int32)
         ev = np.empty((len(eg), k1))
         for a in range(k1):
-            ev[:, a] = np.asarray(sp.csr_matrix(J1.multiply(t1.Z[:, [a]]).T @ wZr)[eg, ej]).ravel()
+            ev[:, a] = np.asarray(s.coupling[a][eg, ej]).ravel()
         first, second = _pairs(eg, pattern.indptr[:-1].astype(np.int64))
         pg, pval = eg[first], ev[first][:, :, None] * ev[second][:, None, :]
         ptarget = (ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32)
         keys = eg.astype(np.int64) * qr + ej  # ascending: the pattern is sorted by level, then column
-        entry = np.searchsorted(keys, t1.codes[:, None].astype(np.int64) * qr + cols).astype(np.int32)
+        entry = (np.zeros((0, kr), dtype=np.int32) if cols is None else
+                 np.searchsorted(keys, codes1[:, None].astype(np.int64) * qr + cols).astype(np.int32))
     return CrossProducts(
-        D0=D0,
-        A_low=np.tril(A),
-        Cxy=Cxy,
+        D0=s.D0,
+        A_low=np.tril(s.A),
+        Cxy=s.Cxy,
         eg=eg,
         ej=ej,
         ev=ev,
         pg=pg,
         ptarget=ptarget,
         pval=pval,
-        log_det_w=float(np.sum(np.log(w))),
-        n_obs=n,
-        cols=cols,
+        log_det_w=s.log_det_w,
+        n_obs=s.n_obs,
+        cols=np.zeros((0, kr), dtype=np.int32) if cols is None else cols,
         entry=entry,
         first=np.asarray(first, dtype=np.int32),
         second=np.asarray(second, dtype=np.int32),
     )
+
+
+def crossproducts(design: Design) -> CrossProducts:
+    """Build the blocked cross-products of ``design`` (see the module docstring)."""
+    terms = engine_terms(design)
+    sums = row_sums(terms, design.X, design.y, design.weights)
+    return from_sums(sums, _rest_columns(design), terms[0].codes)
+
+
+def z_gram(cp: CrossProducts, qr: int) -> sp.csr_matrix:
+    """``Z'WZ`` (q, q), ``q = l1 k1 + qr``, from the cross-products alone: ``D0``'s blocks, the coupling's entries
+    (``(g k1 + a, l1 k1 + j) = ev[e, a]``) and the rest's dense block ``A_rr[:qr, :qr]``."""
+    l1, k1 = cp.D0.shape[:2]
+    g, a, b = np.meshgrid(np.arange(l1), np.arange(k1), np.arange(k1), indexing="ij")
+    D = sp.csr_matrix((cp.D0.ravel(), ((g * k1 + a).ravel(), (g * k1 + b).ravel())), shape=(l1 * k1,) * 2)
+    rows = (cp.eg[:, None].astype(np.int64) * k1 + np.arange(k1)).ravel()
+    C = sp.csr_matrix((cp.ev.ravel(), (rows, np.repeat(cp.ej, k1))), shape=(l1 * k1, qr))
+    R = cp.A_low[:qr, :qr]
+    return sp.bmat([[D, C], [C.T, sp.csr_matrix(R + np.tril(R, -1).T)]], format="csr")
 
 
 def _rest_columns(design: Design) -> np.ndarray:

@@ -59,18 +59,23 @@ def varcorr_frame(rows: list) -> pd.DataFrame:
     return frame.astype({"group": text, "var1": text, "var2": text, "vcov": float, "sdcor": float})
 
 
-def conditional_variances(design: Design, est: Estimates, max_dense: int = 6000) -> tuple:
+def conditional_variances(design: Design, est: Estimates, max_dense: int = 6000, gram=None) -> tuple:
     """lme4's ``condVar``: per term ``(n_levels, k, k)`` blocks of ``sigma^2 Lambda (Lambda'Z'WZ Lambda + I)^{-1}
-    Lambda'`` (conditional on the fixed effects)."""
-    ZL = _z_matrix(design, est.T)
-    q = ZL.shape[1]
+    Lambda'`` (conditional on the fixed effects). ``gram``: ``Z'WZ`` (q, q) sparse, given where the rows are not
+    kept (streamed fits: ``crossprod.z_gram``; terms without a known covariance over their levels)."""
+    q = sum(t.n_levels * t.k for t in design.terms)
     dense = len(design.terms) > 1 or design.terms[0].relfactor is not None
     if dense and q > max_dense:
         raise ValueError(
             f"conditional variances for {q} crossed or nested random effects need a dense {q} x {q} inverse; "
             f"only up to {max_dense} are computed."
         )
-    M = (ZL.T @ sp.csr_matrix(ZL.multiply(design.weights[:, None]))).toarray() + np.eye(q)
+    if gram is None:
+        ZL = _z_matrix(design, est.T)
+        M = (ZL.T @ sp.csr_matrix(ZL.multiply(design.weights[:, None]))).toarray() + np.eye(q)
+    else:
+        lam = sp.block_diag([sp.kron(sp.identity(t.n_levels), Tt) for t, Tt in zip(design.terms, est.T)], format="csr")
+        M = (lam.T @ gram @ lam).toarray() + np.eye(q)
     Minv = np.linalg.inv(M) if dense else None
     out, off = [], 0
     for term, Tt in zip(design.terms, est.T):

@@ -98,7 +98,9 @@ def _residual_quantiles(fit) -> str:
     )
 
 
-def summarize(fit, ddf=None) -> Summary:
+def summarize(fit, ddf=None, residuals: bool = True) -> Summary:
+    """lme4's summary of an LMM fit; ``residuals=False``: no quantiles of the scaled residuals (streamed fits keep
+    no rows)."""
     d = fit.design
     method = "REML" if fit.reml else "maximum likelihood"
     lines = [f"Linear mixed model fit by {method} (mixjax)", f"Formula: {d.formula}", ""]
@@ -106,7 +108,8 @@ def summarize(fit, ddf=None) -> Summary:
         lines.append(f"REML criterion at convergence: {fit.deviance:.4f}")
     else:
         lines.append(_criteria(fit))
-    lines += ["", "Scaled residuals:", _residual_quantiles(fit), ""]
+    quantiles = _residual_quantiles(fit) if residuals else "not kept: the rows were streamed"
+    lines += ["", "Scaled residuals:", quantiles, ""]
     header = "\n".join(lines)
     random = _random_table(d.terms, fit._est.T, fit.sigma, residual=True)
     fixed = _t_tests(fit, ddf)
