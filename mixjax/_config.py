@@ -28,29 +28,40 @@ if _cache and os.environ.get("MIXJAX_NO_CACHE") is None:  # the folders are made
 # algebra on small arrays, but elementwise work over many observations runs 10-35% slower (benchmarks/RESULTS.md).
 CLASSIC_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
 CLASSIC_BELOW_BYTES = 1 << 20  # programs over smaller arguments (in all) use them: there compiling is most of a fit
+# and, for programs marked ``fast_compile`` (the GLMM's Newton loop), LLVM without its optimization passes: cbpp's
+# loop compiles in 3.2-3.7 s instead of 5.8-6.0 s and runs as fast (26-40 ms against 33-44 ms per fit, noisy)
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 @functools.cache
-def _classic_supported() -> bool:
-    """Whether the backend is the CPU and its XLA knows ``CLASSIC_EMITTERS`` (older jaxlibs do not)."""
+def _supported(options: frozenset) -> bool:
+    """Whether the backend is the CPU and its XLA knows ``options`` (older jaxlibs may not)."""
     if jax.default_backend() != "cpu":
         return False
     try:
-        jax.jit(lambda x: x + 1, compiler_options=CLASSIC_EMITTERS).lower(0.0).compile()
+        jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(0.0).compile()
     except Exception:  # an unknown compile option, or a jax.jit without compiler_options
         return False
     return True
 
 
+def _classic_supported() -> bool:
+    return _supported(frozenset(CLASSIC_EMITTERS.items()))
+
+
 class jit:
     """``jax.jit(fun, **kwargs)`` whose calls over arguments smaller than ``classic_below`` bytes in all compile with
-    ``CLASSIC_EMITTERS`` where supported. A call inside another transformation (traced arguments) is part of the
+    ``CLASSIC_EMITTERS`` (and, with ``fast_compile``, ``FAST_COMPILE``) where supported. A call inside another transformation (traced arguments) is part of the
     outer program, whose options apply. The choice is made per call, so importing mixjax starts no backend."""
 
-    def __init__(self, fun, *, classic_below: float = CLASSIC_BELOW_BYTES, **kwargs):
+    def __init__(self, fun, *, classic_below: float = CLASSIC_BELOW_BYTES, fast_compile: bool = False, **kwargs):
         functools.update_wrapper(self, fun, updated=())  # name and docstring (not ``fun.__dict__``)
-        self.classic_below, self.jitted = classic_below, {}
+        self.classic_below, self.fast_compile, self.jitted = classic_below, fast_compile, {}
         self._jit = functools.partial(jax.jit, fun, **kwargs)
+
+    def _options(self) -> dict:
+        fast = {**CLASSIC_EMITTERS, **FAST_COMPILE}
+        return fast if self.fast_compile and _supported(frozenset(fast.items())) else CLASSIC_EMITTERS
 
     def program(self, *args, **kwargs):
         """The ``jax.jit`` object that a call with these arguments goes to."""
@@ -58,7 +69,7 @@ class jit:
         classic = (not any(isinstance(a, jax.core.Tracer) for a in leaves)
                    and sum(getattr(a, "nbytes", 0) for a in leaves) < self.classic_below and _classic_supported())
         if classic not in self.jitted:
-            self.jitted[classic] = self._jit(compiler_options=CLASSIC_EMITTERS) if classic else self._jit()
+            self.jitted[classic] = self._jit(compiler_options=self._options()) if classic else self._jit()
         return self.jitted[classic]
 
     def __call__(self, *args, **kwargs):

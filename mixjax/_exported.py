@@ -70,7 +70,7 @@ def _program(fn, spec, treedef, avals, describe, notice=None):
         # one device for every argument: otherwise a call with the outputs of the last one (committed arrays) and a
         # first call with numpy arrays would be two programs, each compiled
         return _config.jit(exported.call, classic_below=getattr(fn, "classic_below", _config.CLASSIC_BELOW_BYTES),
-                           in_shardings=jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+                           fast_compile=getattr(fn, "fast_compile", False), in_shardings=jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
     except Exception:  # an unreadable or unwritable cache, or a program export cannot carry: trace as usual
         return direct
 

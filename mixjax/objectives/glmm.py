@@ -285,7 +285,7 @@ def _describe(spec: GlmmSpec) -> str:
     return repr(spec._replace(family=(spec.family.name, spec.family.link.name)))
 
 
-@partial(jit, static_argnames="spec")
+@partial(jit, static_argnames="spec", fast_compile=True)
 def newton(psi0, lower, radius0, max_iter, u1, ur, data: GlmmData, spec: GlmmSpec):
     """The whole trust-region Newton minimization of ``-2 log L`` from ``psi0`` as one compiled loop, each
     evaluation's inner iterations starting from the last finite one's mode. Returns the final state and mode."""
