@@ -34,6 +34,19 @@ def test_small_calls_compile_with_the_classic_emitters_large_ones_with_the_defau
     _check(everywhere(large, large), large)
 
 
+def test_fast_compile_adds_llvm_without_optimization_passes_for_small_calls_only():
+    fast = _config.jit(_f, fast_compile=True)
+    small, large = np.linspace(0.0, 1.0, 5), np.linspace(0.0, 1.0, _config.CLASSIC_BELOW_BYTES // 8)
+    if jax.default_backend() == "cpu":
+        assert fast._options() == {**_config.CLASSIC_EMITTERS, **_config.FAST_COMPILE}
+    assert _config.jit(_f)._options() == _config.CLASSIC_EMITTERS
+    for x in (small, large):
+        _check(fast(x, x), x)
+    from mixjax.objectives import glmm
+
+    assert glmm.newton.fast_compile and glmm._newton_cached.fn.fast_compile  # the GLMM's Newton loop uses it
+
+
 def test_a_call_inside_another_transformation_is_part_of_the_outer_program():
     f, x = _config.jit(_f), np.linspace(0.0, 1.0, 5)
     assert float(jax.jit(lambda v: 2.0 * f(v, v)[0])(x)) == pytest.approx(2.0 * float(np.sum(np.sin(x) * x)), rel=1e-12)
