@@ -13,7 +13,9 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 from scipy.linalg import lapack
 
-__all__ = ["cholesky", "inverse_from_cholesky"]
+from .blas_threads import one_thread
+
+__all__ = ["cholesky", "inverse_from_cholesky", "cholesky_diag_inverse"]
 
 
 def _on_cpu() -> bool:
@@ -50,3 +52,27 @@ def inverse_from_cholesky(L):
         return _callback(_host_potri, L)
     Linv = solve_triangular(L, jnp.eye(L.shape[0], dtype=L.dtype), lower=True)
     return Linv.T @ Linv
+
+
+def _host_potrf_potri(S):
+    """``(diag(L), (L L')^{-1})`` from the lower triangle of C-ordered ``S``. Its transpose is Fortran-ordered with
+    the data in the upper triangle: ``potrf``/``potri`` on the upper triangle (``S = U' U``, ``U = L'``) work on it
+    without reordering, and the inverse's upper triangle, read back in C order, is the lower one."""
+    with one_thread():  # one BLAS thread beside XLA's (``blas_threads``)
+        U, info = lapack.dpotrf(np.asarray(S).T, lower=0, clean=0)
+        if info != 0:
+            return np.full(U.shape[0], np.nan), np.full_like(U, np.nan)
+        d = np.diagonal(U).copy()
+        inv, _ = lapack.dpotri(U, lower=0, overwrite_c=1)
+    return d, np.ascontiguousarray(inv.T)
+
+
+def cholesky_diag_inverse(S):
+    """``(diag(L), (L L')^{-1})`` for ``S = L L'`` given by its lower triangle, whose upper triangle holds zeros:
+    the inverse's lower triangle is meaningful, its upper one holds zeros (NaN where ``S`` is not positive
+    definite). On the CPU one host call, ``potrf`` then ``potri`` in place: the factor itself never comes back."""
+    if _on_cpu():
+        shapes = (jax.ShapeDtypeStruct(S.shape[:1], S.dtype), jax.ShapeDtypeStruct(S.shape, S.dtype))
+        return jax.pure_callback(_host_potrf_potri, shapes, S, vmap_method="sequential")
+    L = cholesky(S)
+    return jnp.diagonal(L), jnp.tril(inverse_from_cholesky(L))
