@@ -2,6 +2,7 @@
 ones, and models of one structure class in one bucket share one compiled program."""
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixjax
@@ -192,3 +193,18 @@ def test_warmup_compiles_the_program_a_real_model_then_uses(monkeypatch, capsys)
     fit = mixjax.lmm("Yield ~ 1 + (1 | Batch)", mixjax.datasets.load("Dyestuff"))
     assert len(_NEWTON.programs) == programs
     assert fit.loglik == pytest.approx(-159.8271, abs=1e-4)  # lme4's REML logLik
+
+
+def test_crossed_models_of_one_class_share_one_program():
+    """Penicillin (24 plates x 6 samples) and the same with 9 more plates (copies under new names): one Newton
+    program (levels, coupling entries and pairs in the same buckets)."""
+    from mixjax.objectives.lmm import _NEWTON
+
+    d = mixjax.datasets.load("Penicillin")
+    more = d[d["plate"].isin(d["plate"].unique()[:9])].assign(plate=lambda f: "x" + f["plate"].astype(str))
+    bigger = pd.concat([d.assign(plate=d["plate"].astype(str)), more], ignore_index=True)
+    a = mixjax.lmm("diameter ~ 1 + (1 | plate) + (1 | sample)", d)
+    programs = len(_NEWTON.programs)
+    b = mixjax.lmm("diameter ~ 1 + (1 | plate) + (1 | sample)", bigger)
+    assert len(_NEWTON.programs) == programs and b.ngroups["plate"] == 33
+    assert a.objective.bucketed()[1] == b.objective.bucketed()[1]

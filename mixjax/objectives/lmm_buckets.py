@@ -13,8 +13,8 @@ Every number is unchanged by the padding:
   ``vcov`` is unchanged); ``n - p`` reads the real ``p`` from the data (``LmmData.p``), never the shapes;
 - the coupling's entries and pairs get zero values at index 0, adding 0 to the sums they enter.
 
-Levels grow by factors of 4 (at least 16), the coupling's entries and pairs by factors of 2 (at least 16), the
-fixed-effect columns by factors of 2. Only models whose dense block is small (the trust-region Newton class) and
+Levels and the coupling's entries and pairs grow by factors of 4 (at least 16), the fixed-effect columns by factors
+of 2. Only models whose dense block is small (the trust-region Newton class) and
 whose data are small are padded: there compiling is most of a fit, and the padded work is a few microseconds.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def pad(data: NamedTuple, spec: NamedTuple) -> tuple[NamedTuple, NamedTuple] | N
     A[pad_x, pad_x] = 1.0
     Cxy = np.zeros((l1,) + data.Cxy.shape[1:2] + (new.p + 1,))
     Cxy[: data.Cxy.shape[0], :, cols[spec.qr :] - new.qr] = data.Cxy
-    ne, npairs = bucket(len(data.eg), 2, 16), bucket(len(data.pg), 2, 16)
+    ne, npairs = bucket(len(data.eg), 4, 16), bucket(len(data.pg), 4, 16)
     ptarget = np.asarray(data.ptarget, dtype=np.int64)
     if spec.qr:
         ptarget = cols[ptarget // spec.qr] * new.qr + cols[ptarget % spec.qr]
