@@ -364,6 +364,7 @@ class GlmmObjective(NamedTuple):
         if self.last_mode.get("bucketed_from") is not self.data:  # the objective's data may be replaced
             self.last_mode["bucketed"] = pad(self.data, self.spec)
             self.last_mode["bucketed_from"] = self.data
+            self.last_mode.pop("u_bucketed", None)  # a mode of other padded shapes
         return self.last_mode["bucketed"]
 
     def minimize(self, psi0, *, radius0: float | None = None, max_iter: int = 300) -> Solution:
