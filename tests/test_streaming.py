@@ -177,6 +177,10 @@ def test_ml_fits_and_likelihood_ratio_test(tmp_path):
     _close(mixjax.anova(*streamed).select_dtypes("number"), mixjax.anova(*memory).select_dtypes("number"), "anova")
     _close(streamed[1].refit_ml().loglik, memory[1].refit_ml().loglik, "refit_ml")
     _close(streamed[1].confint(), memory[1].confint(), "profile intervals (of the ML refit)")
+    (tmp_path / "other").mkdir()
+    other = _as("file", frame.assign(Reaction=frame["Reaction"] + 1.0), tmp_path / "other")  # as many rows, other y
+    with pytest.raises(ValueError, match="different rows or responses"):
+        mixjax.anova(streamed[0], mixjax.lmm(big, other))
 
 
 def test_aliased_columns_are_dropped_as_in_memory(tmp_path):

@@ -20,6 +20,16 @@ def _kind(fit) -> str:
     return "lmm" if hasattr(fit, "reml") and hasattr(fit, "refit_ml") else type(fit).__name__
 
 
+def _response(fit):
+    """What identifies a fit's response and prior weights: the arrays themselves, or, for a fit of streamed rows
+    (which keeps only the cross-products), ``(sum w y^2, sum log w)`` of all rows."""
+    cp = getattr(fit, "crossproducts", None)
+    if cp is not None:
+        return float(cp.A_low[-1, -1]), float(cp.log_det_w)
+    d = fit.design
+    return np.asarray(d.y, float).tobytes(), np.asarray(d.weights, float).tobytes()
+
+
 def _check(fits: tuple) -> None:
     if len(fits) < 2:
         raise ValueError("anova needs at least two fits to compare (for F tests of one fit's terms, use "
@@ -30,7 +40,7 @@ def _check(fits: tuple) -> None:
     first = fits[0].design
     for j, f in enumerate(fits[1:], start=2):
         d = f.design
-        if d.n_obs != first.n_obs or not np.array_equal(d.y, first.y) or not np.array_equal(d.weights, first.weights):
+        if d.n_obs != first.n_obs or _response(fits[0]) != _response(f):
             raise ValueError(f"fit {j} and fit 1 were fitted to different rows or responses ({d.n_obs} and "
                              f"{first.n_obs} observations): likelihoods are comparable only on the same data. "
                              "Drop rows with missing values in any model's columns before fitting all of them.")
