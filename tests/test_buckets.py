@@ -169,6 +169,7 @@ def test_compile_notice_is_said_once_per_program_kind(tmp_path, monkeypatch, cap
 def test_warmup_cases_cover_their_buckets():
     from mixjax.warmup import cases, simulate
 
+    assert len(cases()) == 26  # the README's count: 10 LMMs, 8 binomial and 8 Poisson GLMMs
     all_cases = cases(("binomial",))
     assert {c.family for c in all_cases} == {None, "binomial"}
     for case in all_cases[:3] + all_cases[-2:]:
