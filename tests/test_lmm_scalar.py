@@ -76,3 +76,26 @@ def test_host_lapack_runs_on_one_blas_thread_and_restores_the_count():
     with one_thread():
         assert all(m["num_threads"] == 1 for m in threadpool_info() if m["user_api"] == "blas")
     assert [m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"] == before
+
+
+def test_batched_lapack_calls_run_one_matrix_at_a_time_on_the_cpu():
+    """``one_by_one``: jaxlib 0.10.2's batched LAPACK kernels can deadlock XLA's CPU pool (README, "Tests"), so the
+    residual structures' whitening calls them on one matrix at a time, with the batched call's results."""
+    import jax
+    from jax.scipy.linalg import solve_triangular
+
+    from mixjax.linalg.lapack import one_by_one
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((6, 5, 5))
+    C, G = A @ A.transpose(0, 2, 1) + 5 * np.eye(5), rng.standard_normal((6, 5, 3))
+
+    def fn(C, G):
+        return solve_triangular(jax.lax.linalg.cholesky(C, symmetrize_input=False), G, lower=True)
+
+    np.testing.assert_allclose(one_by_one(fn, C, G), fn(C, G), rtol=1e-12)
+    calls = [line for line in jax.jit(lambda C, G: one_by_one(fn, C, G)).lower(C, G).as_text().splitlines()
+             if "custom_call @lapack" in line]
+    assert len(calls) == 2 and not any("6x5x5" in line for line in calls), calls  # potrf and trsm, on 5 x 5 only
+    batched = [line for line in jax.jit(fn).lower(C, G).as_text().splitlines() if "custom_call @lapack" in line]
+    assert all("6x5x5" in line for line in batched)  # (what the plain call would do)

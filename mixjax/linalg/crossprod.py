@@ -10,6 +10,13 @@ of pairs of its entries, listed once here (lower triangle, ``j1 >= j2``): ``pg``
 index ``j1 * qr + j2``) and ``pval`` (``(npairs, k1, k1)`` outer products). Memory is proportional to the
 nonzeros, never to ``l1 * qr`` or levels squared; n enters only here.
 
+The pairs grow with the square of a level's entries: a crossed design such as MovieLens (users x movies, some users
+rating thousands of movies) has billions. Where they would exceed ``PAIR_BUDGET``, the levels with the most entries
+are "heavy" (``heavy_levels``): their pairs are not listed, and the factorization takes their coupling rows as a
+dense ``(n_heavy, qr, k1)`` array built from their entries (``hg``: the heavy levels; ``hrow``: each entry's row of
+that array, ``n_heavy`` for the entries of the other levels), so that their part of the Schur complement is one
+matrix product (``heavy_rows``) instead of a scatter of their pairs.
+
 A term with a known covariance over its levels (``ReTerm.relfactor``, ``K = L L'``) enters through ``Z (L kron I)``
 (pedigreemm's transformed ``Z``), so that its effects ``v`` have the plain per-level covariance; such a term is
 never term 1: when the first term has one, ``engine_terms`` puts an empty term 1 (one level, a zero column, no
@@ -36,8 +43,12 @@ import scipy.sparse as sp
 from ..covariance import Known
 from ..design import Design, ReTerm
 
-__all__ = ["CrossProducts", "Rows", "Sums", "add", "crossproducts", "device_crossproducts", "engine_terms",
-           "from_sums", "level_sums", "response_blocks", "rest_layout", "row_sums", "rows", "term_matrix", "z_gram"]
+__all__ = ["NO_LEVELS", "PAIR_BUDGET", "CrossProducts", "Rows", "Sums", "add", "crossproducts",
+           "device_crossproducts", "engine_terms", "from_sums", "heavy_levels", "heavy_rows", "level_sums",
+           "response_blocks", "rest_layout", "row_sums", "rows", "term_matrix", "z_gram"]
+
+PAIR_BUDGET = 1 << 26  # most pairs of coupling entries listed (about 24 bytes each); beyond, heavy levels are dense
+NO_LEVELS = np.zeros(0, dtype=np.int32)
 
 
 class CrossProducts(NamedTuple):
@@ -56,6 +67,9 @@ class CrossProducts(NamedTuple):
     entry: np.ndarray  # (n, kr) int32: the coupling entry of (the row's level of term 1, that column)
     first: np.ndarray  # (npairs,) int32: the pairs' entries (``pval = ev[first] (x) ev[second]``)
     second: np.ndarray
+    hg: np.ndarray = NO_LEVELS  # (n_heavy,) int32: the heavy levels of term 1, whose pairs are not listed
+    hrow: np.ndarray = NO_LEVELS  # (nE,) int32, or empty without heavy levels: each entry's row among them (n_heavy:
+    # not a heavy level's entry)
 
 
 class Rows(NamedTuple):
@@ -109,6 +123,26 @@ def _pairs(eg: np.ndarray, starts: np.ndarray):
     offsets = np.arange(len(first)) - np.repeat(np.cumsum(pos + 1) - (pos + 1), pos + 1)
     second = starts[eg[first]] + offsets
     return first, second
+
+
+def heavy_levels(counts: np.ndarray, qr: int, budget: int) -> np.ndarray:
+    """The levels of term 1 (``counts``: entries per level) whose coupling is kept dense instead of by pairs: none
+    where all pairs fit in ``budget``; else the levels with the most entries, as few as leave at most ``budget``
+    pairs, and every level with more than ``qr / 8`` entries (a dense row costs ``qr^2`` multiply-adds in a matrix
+    product, which runs many times faster per operation than a scatter of its ``count^2 / 2`` pairs)."""
+    pairs = counts.astype(np.int64) * (counts + 1) // 2
+    if pairs.sum() <= budget:
+        return NO_LEVELS
+    order = np.argsort(-counts, kind="stable")
+    left = pairs.sum() - np.cumsum(pairs[order])  # pairs still listed after taking the first i + 1 levels
+    n_heavy = max(int(np.argmax(left <= budget)) + 1, int(np.sum(counts > qr / 8)))
+    return np.sort(order[:n_heavy]).astype(np.int32)
+
+
+def heavy_rows(ev, ej, hg, hrow, qr: int):
+    """The heavy levels' coupling rows, ``(n_heavy, qr, k1)``, from the entries (pure JAX)."""
+    out = jnp.zeros((hg.shape[0], qr, ev.shape[1]), dtype=ev.dtype)
+    return out.at[hrow, ej].set(ev, mode="drop")  # entries of other levels (row n_heavy) are dropped
 
 
 def level_sums(codes: np.ndarray, n_levels: int, U: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -191,14 +225,16 @@ def _check_rest_size(qr: int) -> None:
         )
 
 
-def from_sums(s: Sums, cols: np.ndarray | None = None, codes1: np.ndarray | None = None) -> CrossProducts:
+def from_sums(s: Sums, cols: np.ndarray | None = None, codes1: np.ndarray | None = None,
+              pair_budget: int = PAIR_BUDGET) -> CrossProducts:
     """``CrossProducts`` from the ``Sums`` of all rows: the coupling's entries ``(eg, ej, ev)`` at the nonzeros of
     its pattern (sorted by level, then column), their pairs, and ``A``'s lower triangle. ``cols`` (n, kr) and
     ``codes1`` (n,): the rows' rest columns and term-1 levels, for the per-row ``entry``; None (streamed rows, not
-    in memory): ``cols`` and ``entry`` are empty."""
+    in memory): ``cols`` and ``entry`` are empty. ``pair_budget``: the most pairs listed (``heavy_levels``)."""
     l1, k1 = s.D0.shape[0], s.D0.shape[1]
     kr = 0 if cols is None else cols.shape[1]
     n_rows = 0 if cols is None else cols.shape[0]
+    hg = hrow = NO_LEVELS
     if s.pattern is None:
         eg = ej = pg = ptarget = first = second = np.zeros(0, dtype=np.int32)
         entry = np.zeros((n_rows, 0), dtype=np.int32)
@@ -212,7 +248,13 @@ def from_sums(s: Sums, cols: np.ndarray | None = None, codes1: np.ndarray | None
         ev = np.empty((len(eg), k1))
         for a in range(k1):
             ev[:, a] = np.asarray(s.coupling[a][eg, ej]).ravel()
-        first, second = _pairs(eg, pattern.indptr[:-1].astype(np.int64))
+        hg = heavy_levels(np.diff(pattern.indptr), qr, pair_budget)
+        is_heavy = np.zeros(l1, dtype=bool)
+        is_heavy[hg] = True
+        hrow = np.where(is_heavy[eg], np.searchsorted(hg, eg), len(hg)).astype(np.int32) if len(hg) else NO_LEVELS
+        light = np.flatnonzero(~is_heavy[eg])  # the entries whose pairs are listed
+        first, second = _pairs(eg[light], np.searchsorted(eg[light], np.arange(l1)))
+        first, second = light[first], light[second]
         pg, pval = eg[first], ev[first][:, :, None] * ev[second][:, None, :]
         ptarget = (ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32)
         keys = eg.astype(np.int64) * qr + ej  # ascending: the pattern is sorted by level, then column
@@ -234,14 +276,16 @@ def from_sums(s: Sums, cols: np.ndarray | None = None, codes1: np.ndarray | None
         entry=entry,
         first=np.asarray(first, dtype=np.int32),
         second=np.asarray(second, dtype=np.int32),
+        hg=hg,
+        hrow=hrow,
     )
 
 
-def crossproducts(design: Design) -> CrossProducts:
+def crossproducts(design: Design, pair_budget: int = PAIR_BUDGET) -> CrossProducts:
     """Build the blocked cross-products of ``design`` (see the module docstring)."""
     terms = engine_terms(design)
     sums = row_sums(terms, design.X, design.y, design.weights)
-    return from_sums(sums, _rest_columns(design), terms[0].codes)
+    return from_sums(sums, _rest_columns(design), terms[0].codes, pair_budget)
 
 
 def z_gram(cp: CrossProducts, qr: int) -> sp.csr_matrix:

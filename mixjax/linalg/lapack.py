@@ -7,6 +7,8 @@ whose reverse-mode rule is written by hand.
 """
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +17,7 @@ from scipy.linalg import lapack
 
 from .blas_threads import one_thread
 
-__all__ = ["cholesky", "inverse_from_cholesky", "cholesky_diag_inverse"]
+__all__ = ["cholesky", "inverse_from_cholesky", "cholesky_diag_inverse", "one_by_one"]
 
 
 def _on_cpu() -> bool:
@@ -54,11 +56,15 @@ def inverse_from_cholesky(L):
     return Linv.T @ Linv
 
 
+ALL_THREADS_FROM = 2048  # matrices this large are factored with all of BLAS's threads (``_host_potrf_potri``)
+
+
 def _host_potrf_potri(S):
     """``(diag(L), (L L')^{-1})`` from the lower triangle of C-ordered ``S``. Its transpose is Fortran-ordered with
     the data in the upper triangle: ``potrf``/``potri`` on the upper triangle (``S = U' U``, ``U = L'``) work on it
-    without reordering, and the inverse's upper triangle, read back in C order, is the lower one."""
-    with one_thread():  # one BLAS thread beside XLA's (``blas_threads``)
+    without reordering, and the inverse's upper triangle, read back in C order, is the lower one. One BLAS thread
+    beside XLA's (``blas_threads``), except for a large matrix, whose ``n^3`` work is most of the evaluation."""
+    with one_thread() if S.shape[0] < ALL_THREADS_FROM else contextlib.nullcontext():
         U, info = lapack.dpotrf(np.asarray(S).T, lower=0, clean=0)
         if info != 0:
             return np.full(U.shape[0], np.nan), np.full_like(U, np.nan)
@@ -76,3 +82,15 @@ def cholesky_diag_inverse(S):
         return jax.pure_callback(_host_potrf_potri, shapes, S, vmap_method="sequential")
     L = cholesky(S)
     return jnp.diagonal(L), jnp.tril(inverse_from_cholesky(L))
+
+
+def one_by_one(fn, *xs):
+    """``fn(*xs)`` for arrays ``xs`` stacked along their first axis: on the CPU one slice at a time (``lax.map``),
+    elsewhere as one batched call. jaxlib 0.10.2 splits a batched LAPACK call with enough work into tasks on XLA's
+    CPU thread pool and blocks the pool thread that made the call until they finish; when every pool thread does
+    that at once nothing runs the tasks and the process waits forever at 0% CPU (seen twice in the residual
+    structures' whitening, README "Tests"). A call on one matrix runs inline. ``fn`` works on one slice and on a
+    stack alike (trailing-axes operations)."""
+    if _on_cpu():
+        return jax.lax.map(lambda args: fn(*args), xs)
+    return fn(*xs)

@@ -32,11 +32,13 @@ from .._config import jit
 from .._exported import DiskCached
 from ..design import Design
 from ..linalg.crossprod import (
+    NO_LEVELS,
     CrossProducts,
     Rows,
     crossproducts,
     device_crossproducts,
     engine_terms,
+    heavy_rows,
     response_blocks,
     rest_layout,
 )
@@ -91,6 +93,8 @@ class LmmData(NamedTuple):
     n: jax.Array
     log_det_w: jax.Array
     p: jax.Array  # the number of fixed effects, a scalar: REML's ``n - p`` (the shapes may be padded: ``lmm_buckets``)
+    hg: jax.Array = NO_LEVELS  # heavy levels of term 1, whose pairs are not listed (``crossprod.heavy_levels``)
+    hrow: jax.Array = NO_LEVELS  # each entry's row among them
 
 
 class Factor(NamedTuple):
@@ -138,6 +142,9 @@ def _system(theta, data: LmmData, spec: LmmSpec):
         W_zx = jax.ops.segment_sum(jnp.einsum("eai,ea->ei", data.Cxy[data.eg], U), data.ej, num_segments=qr)
         contrib = jnp.einsum("pab,pab->p", data.pval, V[data.pg])
         W_zz = jax.ops.segment_sum(contrib, data.ptarget, num_segments=qr * qr).reshape(qr, qr)
+        if data.hg.shape[0]:  # heavy levels: their dense coupling rows, one matrix product (full: tril below)
+            Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)
+            W_zz = W_zz + jnp.einsum("hia,hab,hjb->ij", Ch, V[data.hg], Ch)
         W = jnp.block([[W_zz, jnp.zeros((qr, nr - qr))], [W_zx.T, W]])
     G = data.A_low - jnp.tril(W)
     eye_zr = jnp.diag((jnp.arange(nr) < spec.qr).astype(G.dtype))
@@ -352,7 +359,7 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
         reml=bool(reml),
     )
     data = LmmData(cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval, np.float64(cp.n_obs),
-                   np.float64(cp.log_det_w), np.float64(design.p))
+                   np.float64(cp.log_det_w), np.float64(design.p), cp.hg, cp.hrow)
     if sum(np.asarray(a).nbytes for a in data) > DEVICE_PUT_BYTES:  # on the device once, not copied per call
         data = LmmData(*jax.device_put(tuple(data)))
     related = any(t.relfactor is not None for t in design.terms)

@@ -64,7 +64,8 @@ def pad(data: NamedTuple, spec: NamedTuple) -> tuple[NamedTuple, NamedTuple] | N
     """The padded cross-products (``objectives.lmm.LmmData``) and spec (``LmmSpec``) as numpy, or None where the model is not padded (large data or a large
     dense block, arrays already on the device)."""
     arrays = [np.asarray(a) if isinstance(a, np.ndarray | np.generic | float) else None for a in data]
-    if any(a is None for a in arrays) or sum(a.nbytes for a in arrays) > PAD_BELOW_BYTES or spec.nr > PAD_MAX_NR:
+    if (any(a is None for a in arrays) or sum(a.nbytes for a in arrays) > PAD_BELOW_BYTES or spec.nr > PAD_MAX_NR
+            or len(data.hg)):
         return None
     new, l1 = padded_spec(spec, data.D0.shape[0])
     cols = _column_map(spec, new)

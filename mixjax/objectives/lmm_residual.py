@@ -208,6 +208,10 @@ class ResidualObjective(NamedTuple):
 def make_residual(base: LmmObjective, bound: Bound, arrays: Arrays) -> ResidualObjective:
     """The residual-structure deviance of ``base``'s design (``base``: its identity-residual objective)."""
     d = base.data
+    if len(d.hg):
+        raise ValueError(f"residual structures are not available for this model: {len(d.hg)} levels of its first "
+                         "random-effects term couple with so many columns of the others that their pairs are not "
+                         "listed (mixjax.linalg.crossprod.PAIR_BUDGET); fit it with the default residuals.")
     spec = ResidualSpec(base.spec, bound, int(d.D0.shape[0]), int(d.ev.shape[0]))
     rows = Rows(*(np.asarray(a) for a in base.rows))
     data = ResidualData(rows, arrays, d.eg, d.ej, d.pg, d.ptarget, d.n)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..linalg.crossprod import heavy_rows
 from ..linalg.lapack import cholesky_diag_inverse
 
 __all__ = ["all_scalar", "value_grad"]
@@ -72,6 +73,9 @@ def _coupled(A_low, v, data, qr):
     W_zx = jax.ops.segment_sum(C[data.eg] * (v[data.eg] * ev)[:, None], data.ej, num_segments=qr)
     target = data.ptarget + (data.ptarget // qr) * (nr - qr)
     G = A_low.ravel().at[target].add(-data.pval[:, 0, 0] * v[data.pg], mode="promise_in_bounds").reshape(nr, nr)
+    if data.hg.shape[0]:  # heavy levels (no pairs listed): their dense coupling rows, one matrix product
+        Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)[:, :, 0]
+        G = G.at[:qr, :qr].add(-jnp.tril((Ch * v[data.hg][:, None]).T @ Ch))
     return G.at[qr:].add(-jnp.concatenate([W_zx.T, jnp.tril(W_xx)], axis=1))
 
 
@@ -84,6 +88,9 @@ def _level_quadratic(B2, data, qr):
     zx = jax.ops.segment_sum(data.ev[:, 0] * jnp.sum(C[data.eg] * B2[qr:, :qr].T[data.ej], axis=1), data.eg,
                              num_segments=l1, indices_are_sorted=True)
     xx = jnp.einsum("ga,ab,gb->g", C, jnp.tril(B2[qr:, qr:]), C)
+    if data.hg.shape[0]:  # heavy levels: c' tril(B2) c from their dense coupling rows
+        Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)[:, :, 0]
+        zz = zz.at[data.hg].add(jnp.sum((Ch @ B2[:qr, :qr]) * Ch, axis=1))  # B2: lower triangle
     return zz + zx + xx
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from jax.scipy.linalg import solve_triangular
 
+from ..linalg.lapack import one_by_one
 from .banded import CORRELATIONS  # nlme's and Stata's (banded.py)
 from .forms import Form, check_columns, columns_of, covariate, group_codes, parse_form
 from .variance import VARIANCES, varComb
@@ -199,8 +200,12 @@ def whiten(x, E, arrays: Arrays, bound: Bound):
     C = cor.matrix(xc, jnp.asarray(arrays.time), bound.m)
     C = jnp.where(real[:, :, None] & real[:, None, :], C, 0.0)
     C = jnp.where(jnp.eye(bound.width, dtype=bool), 1.0, C)
-    L = jax.lax.linalg.cholesky(C, symmetrize_input=False)
     G = jnp.concatenate([E, jnp.zeros((1, E.shape[1]), E.dtype)])[arrays.index]
-    W = solve_triangular(L, G, lower=True)
+
+    def solve(C, G):  # the groups' whitened rows and the logs of their factors' diagonals
+        L = jax.lax.linalg.cholesky(C, symmetrize_input=False)
+        return solve_triangular(L, G, lower=True), jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1))
+
+    W, log_diag = one_by_one(solve, C, G)  # no batched LAPACK call on the CPU (``one_by_one``)
     out = jnp.zeros((n + 1, E.shape[1]), E.dtype).at[arrays.index].set(W)[:n]
-    return out, log_det + 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=1, axis2=2)))
+    return out, log_det + 2.0 * jnp.sum(log_diag)
