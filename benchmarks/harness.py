@@ -128,18 +128,21 @@ def _worker_main(engine: str, case_name: str, repeats: str) -> None:
 
 def run_marked(cmd: list[str], timeout: float, env=None, mem_gb=None) -> dict:
     """Run ``cmd`` (a worker printing ``RESULT_MARK`` + JSON) in its own session, killed after ``timeout`` s; its
-    result dict with ``process_s``, or ``error``. ``mem_gb``: an address-space limit (``ulimit -v``)."""
+    last result dict with ``process_s``, or ``error``. A worker killed after printing a result (e.g. after its first
+    fit, before its warm fits ended) keeps that result, with a ``note``. ``mem_gb``: an address-space limit
+    (``ulimit -v``)."""
     if mem_gb:  # the shell's ulimit -v (KiB): an address-space limit for the command and its children
         cmd = ["bash", "-c", f'ulimit -v {int(mem_gb * 2**20)} && exec "$@"', "bash", *cmd]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env=env)
+    killed = False
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return {"error": f"killed: no result within {timeout:g} s", "process_s": time.perf_counter() - t0}
+        out, err = proc.communicate()
+        killed = True
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         raise
@@ -147,7 +150,12 @@ def run_marked(cmd: list[str], timeout: float, env=None, mem_gb=None) -> dict:
     for line in reversed(out.splitlines()):
         if line.startswith(RESULT_MARK):
             res.update(json.loads(line[len(RESULT_MARK):]))
+            if killed:
+                res["note"] = f"did not finish within {timeout:g} s (the result printed before)"
             return res
+    if killed:
+        res["error"] = f"killed: no result within {timeout:g} s"
+        return res
     tail = " | ".join(err.strip().splitlines()[-4:])
     res["error"] = f"exit code {proc.returncode}: {tail}"[:600]
     return res

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import RESULT_MARK, ROOT, peak_rss_mb
+from benchmarks.harness import RESULT_MARK, ROOT, peak_rss_mb, run_marked
 
 FORMULA = "y ~ 1 + (1 | user) + (1 | movie)"
 FULL = dict(rows=32_000_000, users=200_948, movies=84_432)
@@ -341,42 +341,11 @@ def _worker(engine: str, path: Path, warm: int, force: bool) -> None:
 # ------------------------------------------------------------------------------------------------ parent
 
 
-def run_limited(cmd: list[str], timeout: float, env: dict | None = None) -> dict:
-    """Run a worker in its own session, killed after ``timeout`` s; its last ``RESULT_MARK`` line (a worker prints
-    one after its first fit and one at the end, so a first fit survives warm fits that run out of time)."""
-    import signal
-    import subprocess
-
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env=env)
-    note = None
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        note = f"did not finish within {timeout:g} s"
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    res = {"process_s": time.perf_counter() - t0}
-    for line in reversed(out.splitlines()):
-        if line.startswith(RESULT_MARK):
-            res.update(json.loads(line[len(RESULT_MARK):]))
-            if note:
-                res["note"] = note + " (the warm fits)"
-            return res
-    tail = " | ".join(err.strip().splitlines()[-4:])
-    res["error"] = note or f"exit code {proc.returncode}: {tail}"[:600]
-    return res
-
-
 def _run_lme4(csv: Path, warm: int, timeout: float) -> dict:
     rscript = shutil.which("Rscript")
     if rscript is None:
         return {"error": "Rscript not found"}
-    res = run_limited([rscript, str(R_SCRIPT), str(csv), FORMULA, str(warm)], timeout)
+    res = run_marked([rscript, str(R_SCRIPT), str(csv), FORMULA, str(warm)], timeout)
     if "theta" in res:
         res.update(_varcomp_from_theta(res["theta"], res["sigma"]))
     return res
@@ -472,7 +441,7 @@ def main(argv=None) -> None:
             cmd = [sys.executable, "-m", "benchmarks.ml32m", "--worker", engine, "--data", str(npz),
                    "--warm", str(args.warm)] + (["--force"] if args.force else [])
             env = dict(os.environ, MIXJAX_CACHE_DIR=str(args.cache_dir or work / "cache" / "jax"))
-            res = run_limited(cmd, args.timeout, env)
+            res = run_marked(cmd, args.timeout, env)
         result["engines"][engine] = res
         print(engine, json.dumps({k: v for k, v in res.items() if k != "traceback"}), flush=True)
         if args.json:
