@@ -63,9 +63,10 @@ def _scales(tau, layout, nr):
                            + [jnp.ones(nr - qr, dtype=tau.dtype)])
 
 
-def _coupled(A_low, v, data, qr):
+def _coupled(A_low, v, data, qr, Ch):
     """``G = A_rr - W`` (lower triangle), ``W = sum_g v_g c_g c_g'``: the pairs of coupling entries scattered into
-    a copy of ``A_rr`` (flat index ``j1 * nr + j2`` from the pair's ``j1 * qr + j2``), then the rows of X and y."""
+    a copy of ``A_rr`` (flat index ``j1 * nr + j2`` from the pair's ``j1 * qr + j2``), then the rows of X and y;
+    ``Ch`` (n_heavy, qr): the heavy levels' coupling rows, or None."""
     nr = A_low.shape[0]
     C = data.Cxy[:, 0, :]  # (l1, p + 1)
     ev = data.ev[:, 0]
@@ -73,14 +74,14 @@ def _coupled(A_low, v, data, qr):
     W_zx = jax.ops.segment_sum(C[data.eg] * (v[data.eg] * ev)[:, None], data.ej, num_segments=qr)
     target = data.ptarget + (data.ptarget // qr) * (nr - qr)
     G = A_low.ravel().at[target].add(-data.pval[:, 0, 0] * v[data.pg], mode="promise_in_bounds").reshape(nr, nr)
-    if data.hg.shape[0]:  # heavy levels (no pairs listed): their dense coupling rows, one matrix product
-        Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)[:, :, 0]
+    if Ch is not None:  # heavy levels (no pairs listed): their dense coupling rows, one matrix product
         G = G.at[:qr, :qr].add(-jnp.tril((Ch * v[data.hg][:, None]).T @ Ch))
     return G.at[qr:].add(-jnp.concatenate([W_zx.T, jnp.tril(W_xx)], axis=1))
 
 
-def _level_quadratic(B2, data, qr):
-    """``c~_g' B c~_g`` per level g of term 1 (l1,), from ``B2 = B ∘ ss' ∘ (2 - I)`` (lower triangle)."""
+def _level_quadratic(B2, data, qr, Ch):
+    """``c~_g' B c~_g`` per level g of term 1 (l1,), from ``B2 = B ∘ ss' ∘ (2 - I)`` (lower triangle);
+    ``Ch`` as in ``_coupled``."""
     C = data.Cxy[:, 0, :]
     l1 = C.shape[0]
     zz = jax.ops.segment_sum(data.pval[:, 0, 0] * B2[:qr, :qr].ravel()[data.ptarget], data.pg, num_segments=l1,
@@ -88,8 +89,7 @@ def _level_quadratic(B2, data, qr):
     zx = jax.ops.segment_sum(data.ev[:, 0] * jnp.sum(C[data.eg] * B2[qr:, :qr].T[data.ej], axis=1), data.eg,
                              num_segments=l1, indices_are_sorted=True)
     xx = jnp.einsum("ga,ab,gb->g", C, jnp.tril(B2[qr:, qr:]), C)
-    if data.hg.shape[0]:  # heavy levels: c' tril(B2) c from their dense coupling rows
-        Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)[:, :, 0]
+    if Ch is not None:  # heavy levels: c' tril(B2) c from their dense coupling rows
         zz = zz.at[data.hg].add(jnp.sum((Ch @ B2[:qr, :qr]) * Ch, axis=1))  # B2: lower triangle
     return zz + zx + xx
 
@@ -112,7 +112,9 @@ def _value_grad_tau(tau, data, spec):
     a = 1.0 + t1**2 * d0
     v = t1**2 / a
     s = _scales(tau, spec.layout, nr)
-    G = _coupled(data.A_low, v, data, qr)
+    # the heavy levels' dense coupling rows (``crossprod.heavy_rows``), built once for both passes
+    Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)[:, :, 0] if data.hg.shape[0] else None
+    G = _coupled(data.A_low, v, data, qr, Ch)
     i, j = jnp.arange(nr)[:, None], jnp.arange(nr)[None, :]
     diag, Q = cholesky_diag_inverse(G * s[:, None] * s[None, :] + jnp.where((i == j) & (i < qr), 1.0, 0.0))
     log_det = jnp.sum(jnp.log(a)) + 2.0 * jnp.sum(jnp.log(diag[:qr])) - data.log_det_w
@@ -130,7 +132,7 @@ def _value_grad_tau(tau, data, spec):
     M = G * B
     row = M @ s + s @ M - jnp.diagonal(M) * s
     g_rest = jnp.stack([2.0 * jnp.sum(row[off : off + lt]) for off, lt, _ in spec.layout])
-    q = _level_quadratic(B * s[:, None] * s[None, :] * jnp.where(i == j, 1.0, 2.0), data, qr)
+    q = _level_quadratic(B * s[:, None] * s[None, :] * jnp.where(i == j, 1.0, 2.0), data, qr, Ch)
     g1 = jnp.sum(2.0 * t1 * d0 / a) - jnp.sum(2.0 * t1 / a**2 * q)
     return f, jnp.concatenate([g1[None], g_rest])
 
