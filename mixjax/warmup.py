@@ -3,10 +3,10 @@
 Small models are padded to size buckets (``objectives.lmm_buckets``, ``objectives.glmm_buckets``), so one compiled
 program serves every model of a structure class whose sizes fall in the same buckets, and the persistent cache
 keeps it on disk. Warming up fits one simulated model per class and bucket: linear mixed models with a random
-intercept and with a correlated random slope, 1, 2 and 3-4 fixed effects, up to 16 and up to 64 groups, by REML
-(with the summary, which compiles Satterthwaite's derivatives); and, for each GLMM family asked for, a random
-intercept with 2 and 3-4 fixed effects in four (groups, rows) buckets. Later first fits of such models, in any
-process, load the programs instead of compiling them.
+intercept, a correlated random slope and two crossed random intercepts (the buckets of up to 4 fixed effects and
+256 groups), by REML (with the summary, which compiles Satterthwaite's derivatives; ML fits share the programs);
+and, for each GLMM family asked for, a random intercept with 2 and 3-4 fixed effects in four (groups, rows)
+buckets. Later first fits of such models, in any process, load the programs instead of compiling them.
 """
 from __future__ import annotations
 
@@ -30,14 +30,11 @@ class WarmupCase(NamedTuple):
 
 def cases(families=("binomial", "poisson")) -> list[WarmupCase]:
     """The classes and buckets that ``warmup`` compiles."""
-    out = []
-    for n_fixed in (1, 2, 4):
-        xs = " + ".join(f"x{j}" for j in range(1, n_fixed)) or "1"
-        for re in ("(1 | g)", "(x1 | g)") if n_fixed > 1 else ("(1 | g)",):
-            for n_groups in (12, 48):
-                out.append(WarmupCase(f"lmm {re}, {n_fixed} fixed, {n_groups} groups", f"y ~ {xs} + {re}", None,
-                                      n_groups, 10 * n_groups, n_fixed))
-        for family in families if n_fixed > 1 else ():
+    out = [WarmupCase(f"lmm {re}, 2 fixed, 48 groups", f"y ~ x1 + {re}", None, 48, 480, 2)
+           for re in ("(1 | g)", "(x1 | g)", "(1 | g) + (1 | h)")]  # LMM buckets: 1-4 fixed, up to 256 groups
+    for n_fixed in (2, 4):
+        xs = " + ".join(f"x{j}" for j in range(1, n_fixed))
+        for family in families:
             for n_groups, n_rows in ((12, 60), (12, 250), (48, 250), (48, 1000)):
                 out.append(WarmupCase(f"{family} (1 | g), {n_fixed} fixed, {n_groups} groups, {n_rows} rows",
                                       f"y ~ {xs} + (1 | g)", family, n_groups, n_rows, n_fixed))
@@ -59,6 +56,10 @@ def simulate(case: WarmupCase, seed: int = 0) -> pd.DataFrame:
     else:  # count families
         y = rng.poisson(np.exp(eta)).astype(float)
     frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(1, case.n_fixed)])
+    if "h)" in case.formula:  # a second, crossed grouping factor of 4 levels (Penicillin's buckets)
+        h = rng.integers(0, 4, n)
+        frame["h"] = pd.Categorical([f"h{i}" for i in h])
+        y = y + 0.4 * rng.standard_normal(4)[h]
     return frame.assign(y=y, g=pd.Categorical([f"g{i}" for i in g]))
 
 

@@ -37,7 +37,7 @@ def objective(request):  # the fit
 def test_padded_is_larger_and_same_structure(objective):
     obj = objective.objective
     data, spec = pad(obj.data, obj.spec)
-    assert spec.covs == obj.spec.covs and spec.reml == obj.spec.reml
+    assert spec.covs == obj.spec.covs and spec.reml is None and float(data.reml) == float(obj.spec.reml)
     assert data.D0.shape[0] >= obj.data.D0.shape[0] and spec.p >= obj.spec.p and spec.qr >= obj.spec.qr
     assert data.D0.shape[0] % 16 == 0
 
@@ -169,14 +169,32 @@ def test_compile_notice_is_said_once_per_program_kind(tmp_path, monkeypatch, cap
 def test_warmup_cases_cover_their_buckets():
     from mixjax.warmup import cases, simulate
 
-    assert len(cases()) == 26  # the README's count: 10 LMMs, 8 binomial and 8 Poisson GLMMs
+    assert len(cases()) == 19  # the README's count: 3 LMMs, 8 binomial and 8 Poisson GLMMs
     all_cases = cases(("binomial",))
     assert {c.family for c in all_cases} == {None, "binomial"}
     for case in all_cases[:3] + all_cases[-2:]:
         data = simulate(case)
         assert len(data) == case.n_rows and data["g"].nunique() == case.n_groups
-        assert data.shape[1] == case.n_fixed + 1  # covariates, y and g
+        assert data.shape[1] == case.n_fixed + 1 + ("h" in data)  # covariates, y, g (and h)
     assert {bucket(c.n_groups, 4, 16) for c in all_cases} == {16, 64}
+
+
+def test_ml_and_reml_and_one_class_of_sizes_share_one_program():
+    """The LMM's buckets are coarse (term 1 from 256 levels, fixed effects from 4, later terms from 64 levels, the
+    coupling's entries from 256 and pairs from 2,048) and REML and ML share the program: Penicillin (crossed,
+    REML and ML) and Pastes (nested, ML) fit by one Newton program, each to lme4's log-likelihood."""
+    from mixjax.objectives.lmm import _NEWTON
+
+    crossed = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+    a = mixjax.lmm(crossed, mixjax.datasets.load("Penicillin"))
+    programs = len(_NEWTON.programs)
+    b = mixjax.lmm(crossed, mixjax.datasets.load("Penicillin"), reml=False)
+    c = mixjax.lmm("strength ~ 1 + (1 | batch/cask)", mixjax.datasets.load("Pastes"), reml=False)
+    assert len(_NEWTON.programs) == programs
+    assert a.objective.bucketed()[1] == b.objective.bucketed()[1] == c.objective.bucketed()[1]
+    assert a.loglik == pytest.approx(-165.4303, abs=1e-4)  # lme4: logLik(lmer(...)), REML
+    assert b.loglik == pytest.approx(-166.0942, abs=1e-4)  # lme4: logLik(lmer(..., REML = FALSE))
+    assert c.loglik == pytest.approx(-123.9972, abs=1e-4)  # lme4, ML
 
 
 def test_warmup_compiles_the_program_a_real_model_then_uses(monkeypatch, capsys):
@@ -185,11 +203,11 @@ def test_warmup_compiles_the_program_a_real_model_then_uses(monkeypatch, capsys)
     from mixjax import cli, warmup
     from mixjax.objectives.lmm import _NEWTON
 
-    one = [c for c in warmup.cases(()) if c.n_fixed == 1 and c.n_groups == 12]
+    one = [c for c in warmup.cases(()) if c.formula == "y ~ x1 + (1 | g)"]
     monkeypatch.setattr(warmup, "cases", lambda families: one)
     assert cli.main(["warmup", "--families", ""]) == 0
     out = capsys.readouterr().out
-    assert "lmm (1 | g), 1 fixed, 12 groups:" in out and "1 models compiled or loaded in" in out
+    assert "lmm (1 | g), 2 fixed, 48 groups:" in out and "1 models compiled or loaded in" in out
     programs = len(_NEWTON.programs)
     fit = mixjax.lmm("Yield ~ 1 + (1 | Batch)", mixjax.datasets.load("Dyestuff"))
     assert len(_NEWTON.programs) == programs

@@ -75,6 +75,25 @@ def _cbpp_direct(psi):
     return total
 
 
+@pytest.mark.parametrize("case", ["cbpp aghq", "wine ordinal"])
+def test_forward_gradient_hessian_equals_the_reverse_one(case, monkeypatch):
+    """One random term on few rows: ``value_grad_hess`` takes the gradient forward (forward over forward); the
+    value, gradient and Hessian equal those of forward over reverse (the path of larger data) to rounding."""
+    import jax
+
+    from mixjax.objectives import glmm as G
+
+    obj = objective(*CASES[case])
+    psi = np.asarray(obj.start) + 0.1
+    u1, ur = G._zeros(obj.spec)
+    program = lambda: jax.jit(G.value_grad_hess.__wrapped__, static_argnames="spec")  # noqa: E731 (traced anew)
+    forward = program()(psi, u1, ur, obj.data, spec=obj.spec)[:3]
+    monkeypatch.setattr(G, "FORWARD_GRADIENT_ROWS", 0)
+    reverse = program()(psi, u1, ur, obj.data, spec=obj.spec)[:3]
+    for a, b in zip(forward, reverse):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11 * float(np.max(np.abs(b))))
+
+
 def test_quadrature_converges_to_direct_integral():
     psi = np.array([0.9, -1.2, -1.0, -1.1, -1.6])
     direct = _cbpp_direct(psi)

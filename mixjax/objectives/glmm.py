@@ -38,6 +38,7 @@ from .lmm import _factors
 __all__ = ["GlmmSpec", "GlmmData", "GlmmObjective", "make_glmm", "gauss_hermite"]
 
 HESSIAN_BY_COLUMNS_ROWS = 100_000  # above this many rows the Hessian is formed one column at a time (memory)
+FORWARD_GRADIENT_ROWS = 4_096  # one random term and at most this many rows: a forward gradient (``value_grad_hess``)
 MAX_DENSE_COUPLING = 50_000_000  # entries of the dense (levels of term 1) x (other random effects) block
 
 
@@ -134,8 +135,12 @@ def _rows(eta, fam, data: GlmmData, spec: GlmmSpec, kernel: bool = False):
 
 def _derivs(eta, fam, data, spec):
     """First derivative and minus the second derivative of each row's log-density in eta."""
-    d1, d2 = jax.jvp(jax.grad(lambda e: jnp.sum(_rows(e, fam, data, spec, kernel=True))), (eta,),
-                     (jnp.ones_like(eta),))
+    ones = jnp.ones_like(eta)  # each row's log-density depends on its own eta: forward derivatives along ones
+
+    def first(e):
+        return jax.jvp(lambda x: _rows(x, fam, data, spec, kernel=True), (e,), (ones,))[1]
+
+    d1, d2 = jax.jvp(first, (eta,), (ones,))
     return d1, -d2
 
 
@@ -267,9 +272,18 @@ def value_grad_hess(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
     """``-2 log L``, its exact gradient and Hessian in ``psi``, and the mode (the inner Newton iterations start
     from ``(u1, ur)``, e.g. the previous mode; the values do not depend on it)."""
     u1, ur = _mode(psi, u1, ur, data, spec)
+    deviance_at = partial(_deviance_at, u1=u1, ur=ur, data=data, spec=spec)
+    # one random term on few rows: the gradient is taken forward as well (forward over forward: no reverse pass to
+    # trace, transpose and differentiate again): the tobit's Hessian compiles in 2.9 s instead of 5.1 s, the wine's
+    # in 1.9 s instead of 2.9 s, and runs as fast. On many rows, or with crossed terms (a dense block factored
+    # once per pair of parameters), the reverse gradient wins: grouseticks' fit took 1.27 s instead of 0.26 s
+    forward = spec.qr == 0 and data.y.shape[0] <= FORWARD_GRADIENT_ROWS
 
     def grad_and_value(p):
-        f, g = jax.value_and_grad(_deviance_at)(p, u1, ur, data, spec)
+        if forward:
+            g, f = jax.jacfwd(lambda q: (lambda v: (v, v))(deviance_at(q)), has_aux=True)(p)
+        else:
+            f, g = jax.value_and_grad(deviance_at)(p)
         return g, (f, g)
 
     if spec.hessian_by_columns:  # one forward-mode column at a time: memory of one tangent, for large data

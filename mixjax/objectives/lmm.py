@@ -67,7 +67,7 @@ class LmmSpec(NamedTuple):
     nr: int
     qr: int
     p: int
-    reml: bool
+    reml: bool | None  # None: read from ``LmmData.reml`` at run time (size buckets: one program for REML and ML)
 
     @property
     def ks(self) -> tuple:
@@ -93,6 +93,7 @@ class LmmData(NamedTuple):
     n: jax.Array
     log_det_w: jax.Array
     p: jax.Array  # the number of fixed effects, a scalar: REML's ``n - p`` (the shapes may be padded: ``lmm_buckets``)
+    reml: jax.Array  # 1.0 for REML, 0.0 for ML, a scalar (read where ``LmmSpec.reml`` is None: ``reml_weight``)
     hg: jax.Array = NO_LEVELS  # heavy levels of term 1, whose pairs are not listed (``crossprod.heavy_levels``)
     hrow: jax.Array = NO_LEVELS  # each entry's row among them
 
@@ -155,14 +156,18 @@ def _system(theta, data: LmmData, spec: LmmSpec):
     return Ld, _scale_rest(_scale_rest(G, Tr, spec.layout).T, Tr, spec.layout) + eye_zr
 
 
+def reml_weight(data: LmmData, spec: LmmSpec):
+    """1.0 for REML, 0.0 for ML: the spec's where it says (known when tracing), else the data's (run time)."""
+    return data.reml if spec.reml is None else float(spec.reml)
+
+
 def _parts(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
     """(log-determinant term, degrees of freedom, ``r^2``) of the deviance at theta."""
     Ld, S = _system(theta, data, spec)
     log_det_zz, log_det_xx, r2 = terms(S, spec.qr, spec.p)
     log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(Ld, axis1=1, axis2=2))) + log_det_zz - data.log_det_w
-    if spec.reml:
-        return log_det + log_det_xx, data.n - data.p, r2
-    return log_det, data.n, r2
+    w = reml_weight(data, spec)
+    return log_det + w * log_det_xx, data.n - w * data.p, r2
 
 
 def _deviance(theta, data: LmmData, spec: LmmSpec, terms=schur_terms):
@@ -359,7 +364,7 @@ def make_lmm(design: Design, reml: bool = True, cp: CrossProducts | None = None)
         reml=bool(reml),
     )
     data = LmmData(cp.D0, cp.A_low, cp.Cxy, cp.eg, cp.ej, cp.ev, cp.pg, cp.ptarget, cp.pval, np.float64(cp.n_obs),
-                   np.float64(cp.log_det_w), np.float64(design.p), cp.hg, cp.hrow)
+                   np.float64(cp.log_det_w), np.float64(design.p), np.float64(bool(reml)), cp.hg, cp.hrow)
     if sum(np.asarray(a).nbytes for a in data) > DEVICE_PUT_BYTES:  # on the device once, not copied per call
         data = LmmData(*jax.device_put(tuple(data)))
     related = any(t.relfactor is not None for t in design.terms)

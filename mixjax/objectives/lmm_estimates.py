@@ -18,7 +18,7 @@ from jax.scipy.linalg import solve_triangular
 
 from .._config import jit
 from ..linalg.small import tril_inverse_small
-from .lmm import LmmData, LmmSpec, factor
+from .lmm import LmmData, LmmSpec, factor, reml_weight
 
 __all__ = ["Estimates", "estimates"]
 
@@ -47,6 +47,6 @@ def estimates(theta, data: LmmData, spec: LmmSpec) -> Estimates:
     Linv = tril_inverse_small(f.Ld)
     u1 = jnp.einsum("gji,gjk,gk->gi", Linv, Linv, rhs)  # D_g^{-1} rhs_g
     pwrss = L[-1, -1] ** 2
-    sigma2 = pwrss / (data.n - data.p if spec.reml else data.n)
+    sigma2 = pwrss / (data.n - reml_weight(data, spec) * data.p)
     Lx_inv = solve_triangular(L[qr : qr + p, qr : qr + p], jnp.eye(p), lower=True)
     return Estimates(beta, (u1 @ f.T1.T, *br), jnp.sqrt(sigma2), sigma2 * Lx_inv.T @ Lx_inv, (f.T1, *f.Tr), pwrss)

@@ -70,7 +70,7 @@ def lmm_data(x, data: ResidualData, spec: ResidualSpec) -> LmmData:
         b = spec.bound
         a = b.correlation.lag(x[spec.n_theta :], data.lags.gaps, b.m)
         index = LmmData(None, None, None, data.eg, data.ej, None, data.pg, data.ptarget, None, data.n, None,
-                        float(spec.lmm.p))
+                        float(spec.lmm.p), float(spec.lmm.reml))
         return lag_data(a, data.lags, index)
     r = data.rows
     p, k1 = r.X.shape[1], r.Z1.shape[1]
@@ -81,7 +81,7 @@ def lmm_data(x, data: ResidualData, spec: ResidualSpec) -> LmmData:
                        weights=jnp.ones_like(r.weights))
     D0, A_low, Cxy, ev, pval, _ = device_crossproducts(white, spec.l1, spec.lmm.qr, spec.n_entries)
     return LmmData(D0, A_low, Cxy, data.eg, data.ej, ev, data.pg, data.ptarget, pval, data.n,
-                   jnp.sum(jnp.log(r.weights)) - log_det, float(spec.lmm.p))
+                   jnp.sum(jnp.log(r.weights)) - log_det, float(spec.lmm.p), float(spec.lmm.reml))
 
 
 _lmm_data = _jit(lmm_data)
@@ -130,7 +130,7 @@ def _taylor_vgh(x, data: ResidualData, spec: ResidualSpec):
             c = [a + w * b for a, b in zip(c, second)]
         fields = dict(zip(_VARYING, c))
         d = LmmData(fields["D0"], fields["A_low"], fields["Cxy"], data.eg, data.ej, fields["ev"], data.pg,
-                    data.ptarget, fields["pval"], data.n, fields["log_det_w"], float(spec.lmm.p))
+                    data.ptarget, fields["pval"], data.n, fields["log_det_w"], float(spec.lmm.p), float(spec.lmm.reml))
         return _deviance(theta, d, spec.lmm)
 
     return forward_over_reverse(model, jnp.concatenate([x[:nt], jnp.zeros(m, x.dtype)]))
