@@ -29,7 +29,8 @@ if _cache and os.environ.get("MIXJAX_NO_CACHE") is None:  # the folders are made
 CLASSIC_EMITTERS = {"xla_cpu_use_fusion_emitters": False}
 CLASSIC_BELOW_BYTES = 1 << 20  # programs over smaller arguments (in all) use them: there compiling is most of a fit
 # and, for programs marked ``fast_compile`` (the GLMM's Newton loop), LLVM without its optimization passes: cbpp's
-# loop compiles in 3.2-3.7 s instead of 5.8-6.0 s and runs as fast (26-40 ms against 33-44 ms per fit, noisy)
+# loop compiles in 3.2-3.7 s instead of 5.8-6.0 s and runs as fast (26-40 ms against 33-44 ms per fit, noisy);
+# not on larger arguments, where it runs twice as long (VerbAgg's loop: 5.8-6.3 s against 2.7-2.9 s)
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
@@ -51,26 +52,34 @@ def _classic_supported() -> bool:
 
 class jit:
     """``jax.jit(fun, **kwargs)`` whose calls over arguments smaller than ``classic_below`` bytes in all compile with
-    ``CLASSIC_EMITTERS`` (and, with ``fast_compile``, ``FAST_COMPILE``) where supported. A call inside another transformation (traced arguments) is part of the
-    outer program, whose options apply. The choice is made per call, so importing mixjax starts no backend."""
+    ``CLASSIC_EMITTERS`` (and, with ``fast_compile``, under ``CLASSIC_BELOW_BYTES`` also ``FAST_COMPILE``) where
+    supported. A call inside another transformation (traced arguments) is part of the outer program, whose options
+    apply. The choice is made per call, so importing mixjax starts no backend."""
 
     def __init__(self, fun, *, classic_below: float = CLASSIC_BELOW_BYTES, fast_compile: bool = False, **kwargs):
         functools.update_wrapper(self, fun, updated=())  # name and docstring (not ``fun.__dict__``)
         self.classic_below, self.fast_compile, self.jitted = classic_below, fast_compile, {}
         self._jit = functools.partial(jax.jit, fun, **kwargs)
 
-    def _options(self) -> dict:
+    def options(self, *args, **kwargs) -> dict | None:
+        """The compile options of a call with these arguments (None: XLA's defaults)."""
+        leaves = jax.tree_util.tree_leaves((args, kwargs))
+        nbytes = sum(getattr(a, "nbytes", 0) for a in leaves)
+        if (any(isinstance(a, jax.core.Tracer) for a in leaves) or nbytes >= self.classic_below
+                or not _classic_supported()):
+            return None
         fast = {**CLASSIC_EMITTERS, **FAST_COMPILE}
-        return fast if self.fast_compile and _supported(frozenset(fast.items())) else CLASSIC_EMITTERS
+        if self.fast_compile and nbytes < CLASSIC_BELOW_BYTES and _supported(frozenset(fast.items())):
+            return fast
+        return CLASSIC_EMITTERS
 
     def program(self, *args, **kwargs):
         """The ``jax.jit`` object that a call with these arguments goes to."""
-        leaves = jax.tree_util.tree_leaves((args, kwargs))
-        classic = (not any(isinstance(a, jax.core.Tracer) for a in leaves)
-                   and sum(getattr(a, "nbytes", 0) for a in leaves) < self.classic_below and _classic_supported())
-        if classic not in self.jitted:
-            self.jitted[classic] = self._jit(compiler_options=self._options()) if classic else self._jit()
-        return self.jitted[classic]
+        options = self.options(*args, **kwargs)
+        key = None if options is None else frozenset(options.items())
+        if key not in self.jitted:
+            self.jitted[key] = self._jit() if options is None else self._jit(compiler_options=options)
+        return self.jitted[key]
 
     def __call__(self, *args, **kwargs):
         return self.program(*args, **kwargs)(*args, **kwargs)

@@ -25,12 +25,13 @@ def test_small_calls_compile_with_the_classic_emitters_large_ones_with_the_defau
         assert supported  # this jaxlib knows the option: the faster compile is in effect
     f = _config.jit(_f)
     small, large = np.linspace(0.0, 1.0, 5), np.linspace(0.0, 1.0, _config.CLASSIC_BELOW_BYTES // 8)
-    assert f.program(small, small) is f.jitted[supported]
-    assert f.program(large, large) is f.jitted[False]
+    classic = _config.CLASSIC_EMITTERS if supported else None
+    assert f.options(small, small) == classic and f.options(large, large) is None
+    assert f.program(small, small) is not f.program(large, large) or not supported
     for x in (small, large):
         _check(f(x, x), x)
     everywhere = _config.jit(_f, classic_below=math.inf)
-    assert everywhere.program(large, large) is everywhere.jitted[supported]
+    assert everywhere.options(large, large) == classic
     _check(everywhere(large, large), large)
 
 
@@ -38,13 +39,17 @@ def test_fast_compile_adds_llvm_without_optimization_passes_for_small_calls_only
     fast = _config.jit(_f, fast_compile=True)
     small, large = np.linspace(0.0, 1.0, 5), np.linspace(0.0, 1.0, _config.CLASSIC_BELOW_BYTES // 8)
     if jax.default_backend() == "cpu":
-        assert fast._options() == {**_config.CLASSIC_EMITTERS, **_config.FAST_COMPILE}
-    assert _config.jit(_f)._options() == _config.CLASSIC_EMITTERS
+        assert fast.options(small, small) == {**_config.CLASSIC_EMITTERS, **_config.FAST_COMPILE}
+        assert _config.jit(_f).options(small, small) == _config.CLASSIC_EMITTERS
+        # larger arguments under ``classic_below``: the classic emitters with LLVM's optimizations
+        assert _config.jit(_f, fast_compile=True, classic_below=math.inf).options(large, large) == \
+            _config.CLASSIC_EMITTERS
     for x in (small, large):
         _check(fast(x, x), x)
     from mixjax.objectives import glmm
 
     assert glmm.newton.fast_compile and glmm._newton_cached.fn.fast_compile  # the GLMM's Newton loop uses it
+    assert glmm.newton.classic_below == 4 << 20  # up to 4 MiB of arguments (VerbAgg: 2 MB) the classic emitters
 
 
 def test_a_call_inside_another_transformation_is_part_of_the_outer_program():

@@ -299,7 +299,9 @@ def _describe(spec: GlmmSpec) -> str:
     return repr(spec._replace(family=(spec.family.name, spec.family.link.name)))
 
 
-@partial(jit, static_argnames="spec", fast_compile=True)
+# XLA's classic emitters up to 4 MiB of arguments: VerbAgg's loop (2 MB) compiles in 4.3 s instead of 5.3-5.6 s and
+# runs in 2.7-2.9 s instead of 3.4 s
+@partial(jit, static_argnames="spec", fast_compile=True, classic_below=4 << 20)
 def newton(psi0, lower, radius0, max_iter, u1, ur, data: GlmmData, spec: GlmmSpec):
     """The whole trust-region Newton minimization of ``-2 log L`` from ``psi0`` as one compiled loop, each
     evaluation's inner iterations starting from the last finite one's mode. Returns the final state and mode."""
