@@ -12,7 +12,8 @@ With ``H = Lambda'Z' W Z Lambda + I`` (``W``: minus the second derivative of the
 (``H_g = L_g L_g'`` per level; ``z_j``, ``w_j``: the product Gauss-Hermite rule for the weight ``exp(-|z|^2/2)``,
 ``nagq`` points per dimension). Both are the true marginal log-likelihood with every constant, and AGHQ with one
 point is Laplace. Derivatives in ``psi`` are exact: the mode enters as two Newton steps from the converged
-(gradient-stopped) mode, whose first and second derivatives equal those of the implicit function ``u*(psi)``.
+(gradient-stopped) mode with ``H^{-1}`` there held constant, whose first and second derivatives equal those of the
+implicit function ``u*(psi)`` (``_loglik_at_mode``).
 
 ``H`` is factored blockwise (``linalg.blocked``): block diagonal for the first (largest) term, dense for the rest.
 """
@@ -220,12 +221,22 @@ def _zeros(spec: GlmmSpec):
 
 
 def _loglik_at_mode(psi, u1, ur, data: GlmmData, spec: GlmmSpec):
-    """The marginal log-likelihood, the mode entering through two exact Newton steps from ``stop_gradient(u)``.
-    Also returns the refined mode and the factor of ``H`` there."""
+    """The marginal log-likelihood, the mode entering through two Newton steps from ``stop_gradient(u)`` whose
+    matrix ``M = H^{-1}`` at the mode is held constant. Also returns the refined mode and the factor of ``H`` there.
+
+    With ``u1 = u0 + M g(u0, psi)`` and ``u2 = u1 + M g(u1, psi)`` (``g``: the gradient of ``h`` in ``u``, zero at
+    the mode ``u0``; ``-dg/du = H = M^{-1}`` there), ``u2' = M g_psi`` and ``u2'' = M (g_uu[u', u'] + 2 g_upsi u' +
+    g_psipsi)``: the first and second derivatives of the implicit ``u*(psi)`` (the terms in ``u1''`` cancel through
+    ``M H = I``). So the steps need no derivative of ``H`` or its factor: only the log-determinant's factor is
+    differentiated."""
     A, fixed, fam = _linear_parts(psi, data, spec)
-    u1, ur = jax.lax.stop_gradient(u1), jax.lax.stop_gradient(ur)
+    stop = jax.lax.stop_gradient
+    u1, ur = stop(u1), stop(ur)
+    d2 = _derivs(_eta(fixed, A, u1, ur, data, spec), fam, data, spec)[1]
+    M = stop(block_factor(*_hessian(d2, A, data, spec)))
     for _ in range(2):
-        s1, sr, _ = _newton_step(u1, ur, fixed, A, fam, data, spec, clip=False)
+        d1 = _derivs(_eta(fixed, A, u1, ur, data, spec), fam, data, spec)[0]
+        s1, sr = block_solve(M, *_gradient(d1, A, u1, ur, data, spec))
         u1, ur = u1 + s1, ur + sr
     eta = _eta(fixed, A, u1, ur, data, spec)
     d1, d2 = _derivs(eta, fam, data, spec)
@@ -262,7 +273,7 @@ def _deviance_at(psi, u1, ur, data, spec):
 @partial(jit, static_argnames="spec")
 def deviance(psi, data: GlmmData, spec: GlmmSpec):
     """``-2 log L(psi)``, differentiable to second order in ``psi`` and the data (the mode's iterations see neither
-    derivative: two exact Newton steps from it carry them)."""
+    derivative: two Newton steps from it carry them, ``_loglik_at_mode``)."""
     stop = jax.lax.stop_gradient
     return _deviance_at(psi, *_mode(stop(psi), *_zeros(spec), stop(data), spec), data, spec)
 
