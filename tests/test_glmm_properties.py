@@ -94,6 +94,39 @@ def test_forward_gradient_hessian_equals_the_reverse_one(case, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11 * float(np.max(np.abs(b))))
 
 
+@pytest.mark.parametrize("case", ["cbpp aghq", "grouseticks crossed"])
+def test_steps_with_the_hessian_held_equal_full_newton_steps(case):
+    """The mode's two steps hold ``H^{-1}`` at the mode constant; two full Newton steps (``H`` re-factored and
+    differentiated at each) give the same value, gradient and Hessian."""
+    import jax
+
+    from mixjax.objectives import glmm as G
+
+    obj = objective(*CASES[case])
+    spec, data = obj.spec, obj.data
+    psi = np.asarray(obj.start) + 0.1
+    u1, ur = G._mode(psi, *G._zeros(spec), data, spec)
+
+    def full_newton(p):
+        A, fixed, fam = G._linear_parts(p, data, spec)
+        v1, vr = jax.lax.stop_gradient(u1), jax.lax.stop_gradient(ur)
+        for _ in range(2):
+            s1, sr, _ = G._newton_step(v1, vr, fixed, A, fam, data, spec, clip=False)
+            v1, vr = v1 + s1, vr + sr
+        eta = G._eta(fixed, A, v1, vr, data, spec)
+        F = G.block_factor(*G._hessian(G._derivs(eta, fam, data, spec)[1], A, data, spec))
+        if spec.nagq == 1:
+            return G._penalized(G._rows(eta, fam, data, spec), v1, vr) - 0.5 * G.block_logdet(F)
+        return G._aghq(fixed, A[0], v1, F, fam, data, spec)
+
+    def held(p):
+        return G._loglik_at_mode(p, u1, ur, data, spec)[0]
+
+    for fn in (lambda f: f, jax.grad, jax.hessian):
+        a, b = jax.jit(fn(held))(psi), jax.jit(fn(full_newton))(psi)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(b))))
+
+
 def test_quadrature_converges_to_direct_integral():
     psi = np.array([0.9, -1.2, -1.0, -1.1, -1.6])
     direct = _cbpp_direct(psi)
