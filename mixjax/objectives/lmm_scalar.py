@@ -107,6 +107,8 @@ def _value_grad_tau(tau, data, spec):
     """Value and gradient in ``tau`` (m,). The dense expressions are broadcasts of vectors, so that XLA fuses each
     into one loop (no outer product or padded matrix is written out); row sums are matrix-vector products."""
     qr, nr = spec.qr, spec.nr
+    if spec.reml is None:  # a padded spec (``lmm_buckets``): this pass reads REML or ML from the spec only
+        raise ValueError("lmm_scalar.value_grad needs an unpadded spec (its reml set)")
     t1 = tau[0]
     d0 = data.D0[:, 0, 0]
     a = 1.0 + t1**2 * d0
