@@ -214,6 +214,21 @@ def test_warmup_compiles_the_program_a_real_model_then_uses(monkeypatch, capsys)
     assert fit.loglik == pytest.approx(-159.8271, abs=1e-4)  # lme4's REML logLik
 
 
+def test_warmup_crossed_case_serves_crossed_and_nested_models():
+    """The warmup's two crossed intercepts (48 x 4 levels) fill the Newton program that Penicillin (crossed) and
+    Machines (nested, 3 fixed effects) then use."""
+    from mixjax import warmup
+    from mixjax.objectives.lmm import _NEWTON
+
+    case = next(c for c in warmup.cases(()) if "(1 | h)" in c.formula)
+    mixjax.lmm(case.formula, warmup.simulate(case))
+    programs = len(_NEWTON.programs)
+    a = mixjax.lmm("diameter ~ 1 + (1 | plate) + (1 | sample)", mixjax.datasets.load("Penicillin"))
+    b = mixjax.lmm("score ~ Machine + (1 | Worker/Machine)", mixjax.datasets.load("Machines"))
+    assert len(_NEWTON.programs) == programs
+    assert a.loglik == pytest.approx(-165.4303, abs=1e-4) and b.loglik == pytest.approx(-107.8438, abs=1e-4)  # lme4
+
+
 def test_crossed_models_of_one_class_share_one_program():
     """Penicillin (24 plates x 6 samples) and the same with 9 more plates (copies under new names): one Newton
     program (levels, coupling entries and pairs in the same buckets)."""
