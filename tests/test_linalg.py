@@ -135,3 +135,28 @@ def test_cholesky_off_the_cpu_reads_the_lower_triangle(monkeypatch):
     S = A @ A.T + 6 * np.eye(6)
     monkeypatch.setattr(lapack, "_on_cpu", lambda: False)
     assert np.asarray(lapack.cholesky(np.tril(S))) == pytest.approx(np.linalg.cholesky(S), rel=1e-12)
+
+
+def test_host_factor_uses_one_blas_thread_below_all_threads_from(monkeypatch):
+    """``_host_potrf_potri`` limits BLAS to one thread for small blocks and leaves all of its threads to a block of
+    ``ALL_THREADS_FROM`` columns or more (InstEval's 1,159); the inverse is right either way."""
+    import contextlib
+
+    from mixjax.linalg import lapack
+
+    entered = []
+
+    def recording():
+        entered.append(True)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(lapack, "one_thread", recording)
+    rng = np.random.default_rng(0)
+    for n in (10, lapack.ALL_THREADS_FROM):
+        B = rng.standard_normal((n, n))
+        S = B @ B.T + n * np.eye(n)
+        entered.clear()
+        d, inv = lapack._host_potrf_potri(np.tril(S))
+        assert entered == ([True] if n < lapack.ALL_THREADS_FROM else [])
+        np.testing.assert_allclose(np.tril(inv), np.tril(np.linalg.inv(S)), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(d, np.diagonal(np.linalg.cholesky(S)), rtol=1e-12)

@@ -56,14 +56,18 @@ def inverse_from_cholesky(L):
     return Linv.T @ Linv
 
 
-ALL_THREADS_FROM = 2048  # matrices this large are factored with all of BLAS's threads (``_host_potrf_potri``)
+# matrices this large are factored with all of BLAS's threads (``_host_potrf_potri``): InstEval's 1,159-column block
+# (warm fit 1.17-1.35 s against 1.44-1.59 s with one thread, mixedlm 2.9-3.5 s beside it in the same runs; neutral
+# with one busy process beside it); below, one thread (``blas_threads``)
+ALL_THREADS_FROM = 1024
 
 
 def _host_potrf_potri(S):
     """``(diag(L), (L L')^{-1})`` from the lower triangle of C-ordered ``S``. Its transpose is Fortran-ordered with
     the data in the upper triangle: ``potrf``/``potri`` on the upper triangle (``S = U' U``, ``U = L'``) work on it
     without reordering, and the inverse's upper triangle, read back in C order, is the lower one. One BLAS thread
-    beside XLA's (``blas_threads``), except for a large matrix, whose ``n^3`` work is most of the evaluation."""
+    beside XLA's (``blas_threads``), except for a matrix of ``ALL_THREADS_FROM`` columns or more, whose ``n^3``
+    work is most of the evaluation."""
     with one_thread() if S.shape[0] < ALL_THREADS_FROM else contextlib.nullcontext():
         U, info = lapack.dpotrf(np.asarray(S).T, lower=0, clean=0)
         if info != 0:
