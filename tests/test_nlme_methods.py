@@ -169,3 +169,18 @@ def test_failed_iterations_say_what_failed_and_return_nothing():
         mixjax.nlme("circumference ~ Asym/(1+exp((xmid-age)/scal))", mixjax.datasets.load("Orange"),
                     fixed="Asym + xmid + scal ~ 1", random="Asym + scal ~ 1 | Tree",
                     start={"Asym": 192, "xmid": 728, "scal": 1.0})
+
+
+def test_the_pnls_step_compiles_once_per_model_shape():
+    """Every PNLS step of a fit takes its step factor as the same type (a float64 array, not first a Python float):
+    one compiled program per model shape, not two (Orange on 4 of its 5 trees: shapes no other test uses)."""
+    from mixjax.objectives.nlme import pnls_iteration
+
+    def compiled():
+        return sum(j._cache_size() for j in pnls_iteration.jitted.values())
+
+    orange = mixjax.datasets.load("Orange")
+    four = orange[orange["Tree"].astype(str) != "5"].reset_index(drop=True)
+    before = compiled()
+    fit = mixjax.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", four, **ORANGE)
+    assert fit.converged and compiled() == before + 1

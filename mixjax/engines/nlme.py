@@ -183,7 +183,7 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
     design = objective = solution = None
     it, done = 0, False
     for it in range(1, max_iter + 1):
-        beta_start, theta_start, factor, moved = beta, theta, 1.0, False
+        beta_start, theta_start, factor, moved = beta, theta, np.float64(1.0), False  # as the step returns it
         for _ in range(pnls_max_iter):
             f, J = (np.asarray(a) for a in linearize(beta, bs, data, spec))
             if not (np.all(np.isfinite(f)) and np.all(np.isfinite(J))):
