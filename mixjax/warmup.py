@@ -56,7 +56,7 @@ def simulate(case: WarmupCase, seed: int = 0) -> pd.DataFrame:
     else:  # count families
         y = rng.poisson(np.exp(eta)).astype(float)
     frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(1, case.n_fixed)])
-    if "h)" in case.formula:  # a second, crossed grouping factor of 4 levels (Penicillin's buckets)
+    if "(1 | h)" in case.formula:  # a second, crossed grouping factor of 4 levels (Penicillin's buckets)
         h = rng.integers(0, 4, n)
         frame["h"] = pd.Categorical([f"h{i}" for i in h])
         y = y + 0.4 * rng.standard_normal(4)[h]
