@@ -47,8 +47,9 @@ class SelfStart:
         return len(self.inputs) + len(self.params)
 
 
-def _logistic(x, xmid, scal):
-    return 1.0 / (1.0 + jnp.exp((xmid - x) / scal))
+def _logistic(x, xmid, scal, xp=jnp):
+    """``1 / (1 + exp((xmid - x) / scal))``; ``xp=np`` on the host (the start's grid: no JAX program per operation)."""
+    return 1.0 / (1.0 + xp.exp((xmid - x) / scal))
 
 
 def _span(x):
@@ -112,11 +113,11 @@ SELF_START = {
         SelfStart("SSlogis", ("input",), ("Asym", "xmid", "scal"),
                   lambda x, Asym, xmid, scal: Asym * _logistic(x, xmid, scal),
                   ("xmid", "scal"), ("Asym",), _logis_grid,
-                  lambda inp, v: np.asarray(_logistic(inp[0], v["xmid"], v["scal"]))[:, None]),
+                  lambda inp, v: _logistic(inp[0], v["xmid"], v["scal"], np)[:, None]),
         SelfStart("SSfpl", ("input",), ("A", "B", "xmid", "scal"),
                   lambda x, A, B, xmid, scal: A + (B - A) * _logistic(x, xmid, scal),
                   ("xmid", "scal"), ("A", "B"), _logis_grid,
-                  lambda inp, v: _mix(np.asarray(_logistic(inp[0], v["xmid"], v["scal"])))),
+                  lambda inp, v: _mix(_logistic(inp[0], v["xmid"], v["scal"], np))),
         SelfStart("SSasymp", ("input",), ("Asym", "R0", "lrc"),
                   lambda x, Asym, R0, lrc: Asym + (R0 - Asym) * jnp.exp(-jnp.exp(lrc) * x),
                   ("lrc",), ("Asym", "R0"), lambda inp: [dict(lrc=np.log(k)) for k in _rates(inp[0], 61)],

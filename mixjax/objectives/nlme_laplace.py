@@ -105,16 +105,20 @@ def _split(psi, spec: NlmeSpec):
 
 
 def _deviance_at(psi, u_mode, data: NlmeData, spec: NlmeSpec):
+    """``(-2 log L, sigma)`` at ``psi`` from the mode ``u_mode``: ``sigma = sqrt(h / n)`` after the Newton step."""
     theta, beta = _split(psi, spec)
     T = relative_factors(theta, spec)[0]
-    u = jax.lax.stop_gradient(u_mode)
-    _, grad, H = _exact(beta, u, T, data, spec)
+    stop = jax.lax.stop_gradient
+    u = stop(u_mode)
     # one Newton step with H at the mode held constant: its derivative H^{-1} dgrad/dpsi is u*(psi)'s (H's own
     # derivative would multiply grad = 0); not differentiating H compiles in 2.3-2.5 s instead of 3.2-3.4 s (Theoph)
-    u = u - jnp.linalg.solve(jax.lax.stop_gradient(H), grad[:, :, None])[:, :, 0]
+    H = _exact(stop(beta), u, stop(T), data, spec)[2]
+    r, A = _parts(beta, u, T, data, spec)
+    grad = u - _level_sum(A * r[:, None], data, spec)
+    u = u - jnp.linalg.solve(H, grad[:, :, None])[:, :, 0]
     h, _, H = _exact(beta, u, T, data, spec)
     n = data.y.shape[0]
-    return n * jnp.log(2 * jnp.pi * h / n) + n + jnp.sum(jnp.linalg.slogdet(H)[1])
+    return n * jnp.log(2 * jnp.pi * h / n) + n + jnp.sum(jnp.linalg.slogdet(H)[1]), jnp.sqrt(h / n)
 
 
 @partial(jit, static_argnames="spec")
@@ -128,7 +132,7 @@ def deviance(psi, u0, data: NlmeData, spec: NlmeSpec):
     """``-2 log L`` (Laplace) at ``psi = [theta, beta]``; the mode is searched from ``u0`` (its iterations see no
     derivative: the Newton step from it carries the first derivatives in ``psi`` and the data)."""
     stop = jax.lax.stop_gradient
-    return _deviance_at(psi, mode(stop(psi), u0, stop(data), spec), data, spec)
+    return _deviance_at(psi, mode(stop(psi), u0, stop(data), spec), data, spec)[0]
 
 
 def _fn(psi, data: NlmeData, spec: NlmeSpec):
@@ -137,14 +141,15 @@ def _fn(psi, data: NlmeData, spec: NlmeSpec):
 
 @partial(jit, static_argnames="spec")
 def value_grad(psi, u0, data: NlmeData, spec: NlmeSpec):
-    """``-2 log L``, its exact gradient, and the mode."""
+    """``-2 log L``, its exact gradient, the mode and ``sigma`` there."""
     u = mode(psi, u0, data, spec)
-    return (*jax.value_and_grad(partial(_deviance_at, u_mode=u, data=data, spec=spec))(psi), u)
+    (value, sigma), grad = jax.value_and_grad(partial(_deviance_at, u_mode=u, data=data, spec=spec), has_aux=True)(psi)
+    return value, grad, u, sigma
 
 
 class LaplaceObjective(NamedTuple):
     """``fn(psi, data)`` and ``deviance(psi) = fn(psi, data)`` (pure: jit, grad, vmap), ``value_grad(psi)`` (warm-starts each mode from the last one, kept in
-    ``last_mode``), ``mode(psi)`` and ``sigma(psi)``; ``psi = [theta, beta]``."""
+    ``last_mode``) and ``mode_and_sigma(psi)``; ``psi = [theta, beta]``."""
 
     data: NlmeData
     spec: NlmeSpec
@@ -159,18 +164,21 @@ class LaplaceObjective(NamedTuple):
         return self.fn(jnp.asarray(psi, dtype=jnp.float64), self.data)
 
     def value_grad(self, psi):
-        value, grad, u = value_grad(jnp.asarray(psi, dtype=jnp.float64), self.last_mode[0], self.data, self.spec)
-        if np.isfinite(float(value)):
-            self.last_mode[0] = u
+        value, grad, u, _ = self._evaluate(psi)
         return value, grad
 
-    def mode(self, psi) -> np.ndarray:
-        return np.asarray(mode(jnp.asarray(psi, dtype=jnp.float64), self.last_mode[0], self.data, self.spec))
+    def mode_and_sigma(self, psi) -> tuple[np.ndarray, float]:
+        """The mode (searched from the last one) and the residual standard deviation there, by the compiled
+        ``value_grad`` (on the host, ``sigma``'s few operations would each compile a program of their own: about
+        1 s of Theoph's first fit)."""
+        _, _, u, sigma = self._evaluate(psi)
+        return np.asarray(u), float(sigma)
 
-    def sigma(self, psi, u) -> float:
-        theta, beta = _split(jnp.asarray(psi, dtype=jnp.float64), self.spec)
-        h, _, _ = _exact(beta, jnp.asarray(u), relative_factors(theta, self.spec)[0], self.data, self.spec)
-        return float(np.sqrt(h / self.data.y.shape[0]))
+    def _evaluate(self, psi):
+        out = value_grad(jnp.asarray(psi, dtype=jnp.float64), self.last_mode[0], self.data, self.spec)
+        if np.isfinite(float(out[0])):
+            self.last_mode[0] = out[2]
+        return out
 
 
 def make_laplace(data: NlmeData, spec: NlmeSpec, u0) -> LaplaceObjective:

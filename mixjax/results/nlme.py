@@ -315,12 +315,12 @@ def from_laplace(problem: NlmeProblem, objective, solution: Solution, iterations
     n_theta = problem.spec.terms[0].n_theta
     psi = solution.x
     theta, beta = psi[:n_theta], psi[n_theta:]
-    u = objective.mode(psi)
+    u, sigma = objective.mode_and_sigma(psi)
     T = host_factors(theta, problem.spec)[0]
     free = ~solution.at_bound
     cov = np.full((len(psi), len(psi)), np.nan)
     cov[np.ix_(free, free)] = np.linalg.inv(0.5 * solution.hessian[np.ix_(free, free)])
-    return NlmeFit(problem, "laplace", beta, [u @ T.T], theta, objective.sigma(psi, u), cov[n_theta:, n_theta:],
+    return NlmeFit(problem, "laplace", beta, [u @ T.T], theta, sigma, cov[n_theta:, n_theta:],
                    -0.5 * solution.fun, solution, iterations, describe(solution.status, solution.max_iter,
                                                                        solution.detail), None)
 
