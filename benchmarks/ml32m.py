@@ -215,7 +215,7 @@ def mixjax_memory_gb(desc: dict) -> dict:
     dense_gb = 6 * (qr + 2) ** 2 * 8 / 2**30
     rows_gb = desc["rows"] * 120 / 2**30
     return dict(pairs_gb=pairs_gb, dense_gb=dense_gb, rows_gb=rows_gb, total_gb=pairs_gb + dense_gb + rows_gb,
-                dense_block=qr + 2, int32_flat_index_ok=qr * qr < 2**31)
+                dense_block=qr + 2, flat_index="int32" if (qr + 2) ** 2 < 2**31 else "int64")
 
 
 def frame(data: dict):

@@ -32,7 +32,15 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from . import distributed
-from .linalg.crossprod import CrossProducts, Rows, _pairs, _rest_columns, device_crossproducts, engine_terms
+from .linalg.crossprod import (
+    CrossProducts,
+    Rows,
+    _pairs,
+    _rest_columns,
+    device_crossproducts,
+    engine_terms,
+    flat_index,
+)
 
 __all__ = ["mesh_of", "build", "crossproducts", "start", "shard_glmm", "global_fit", "shard_many"]
 
@@ -142,7 +150,7 @@ def crossproducts(design, mesh: Mesh) -> CrossProducts:
         eg, ej = (keys // qr).astype(np.int32), (keys % qr).astype(np.int32)
         first, second = _pairs(eg, np.searchsorted(eg, np.arange(l1)))
         first, second = first.astype(np.int32), second.astype(np.int32)
-        pg, ptarget = eg[first], (ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32)
+        pg, ptarget = eg[first], flat_index(ej[first], ej[second], qr, qr + design.X.shape[1] + 1)
         entry = np.searchsorted(keys, t1.codes[:, None].astype(np.int64) * qr + cols).astype(np.int32)
     else:
         eg = ej = pg = ptarget = first = second = np.zeros(0, dtype=np.int32)

@@ -78,3 +78,26 @@ def test_residual_structures_refuse_heavy_levels(ratings):
     _, heavy = _pair(ratings, "y ~ x + (1 | user) + (1 | movie)")
     with pytest.raises(ValueError, match="residual structures are not available.*default residuals"):
         make_residual(heavy, None, None)
+
+
+def test_int64_flat_indices_give_the_same_fit(ratings, monkeypatch):
+    """A dense block of more than 46,340 columns indexes its pairs' targets in int64 (``crossprod.index_dtype``):
+    forced here on a small model, the deviance, gradient and Hessian (hand-derived and autodiff passes) and the
+    cross-products built on the device are those of the int32 indices."""
+    from mixjax.linalg import crossprod
+
+    design = build("y ~ x + (1 | user) + (1 | movie)", ratings)
+    small = make_lmm(design, reml=True)
+    monkeypatch.setattr(crossprod, "INT32_INDEX_BELOW", 0)
+    wide = make_lmm(design, reml=True)
+    assert small.data.ptarget.dtype == np.int32 and wide.data.ptarget.dtype == np.int64
+    np.testing.assert_array_equal(np.asarray(wide.data.ptarget), np.asarray(small.data.ptarget))
+    theta = np.asarray(small.start) + 0.1
+    for fn in (value_grad, value_grad_hess):
+        for a, b in zip(fn(theta, small.data, small.spec), fn(theta, wide.data, wide.spec)):
+            np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
+    cp = crossproducts(design)
+    r = crossprod.rows(design, cp)
+    qr = cp.A_low.shape[0] - design.X.shape[1] - 1
+    device = crossprod.device_crossproducts(r, cp.D0.shape[0], qr, len(cp.eg))
+    np.testing.assert_allclose(np.asarray(device[1]), cp.A_low, rtol=1e-12, atol=1e-12)

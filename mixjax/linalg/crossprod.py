@@ -43,11 +43,13 @@ import scipy.sparse as sp
 from ..covariance import Known
 from ..design import Design, ReTerm
 
-__all__ = ["NO_LEVELS", "PAIR_BUDGET", "CrossProducts", "Rows", "Sums", "add", "crossproducts",
-           "device_crossproducts", "engine_terms", "from_sums", "heavy_levels", "heavy_rows", "level_sums",
+__all__ = ["INT32_INDEX_BELOW", "NO_LEVELS", "PAIR_BUDGET", "CrossProducts", "Rows", "Sums", "add", "crossproducts",
+           "device_crossproducts", "engine_terms", "flat_index", "from_sums", "heavy_levels", "heavy_rows",
+           "index_dtype", "level_sums",
            "response_blocks", "rest_layout", "row_sums", "rows", "term_matrix", "z_gram"]
 
 PAIR_BUDGET = 1 << 26  # most pairs of coupling entries listed (about 24 bytes each); beyond, heavy levels are dense
+INT32_INDEX_BELOW = 1 << 31  # flat indices into an n x n block are int32 where n * n is below this, else int64
 NO_LEVELS = np.zeros(0, dtype=np.int32)
 
 
@@ -114,6 +116,18 @@ def term_matrix(codes: np.ndarray, Z: np.ndarray, n_levels: int) -> sp.csr_matri
     rows = np.repeat(np.arange(n), k)
     cols = (codes[:, None] * k + np.arange(k)[None, :]).ravel()
     return sp.csr_matrix((Z.ravel(), (rows, cols)), shape=(n, n_levels * k))
+
+
+def index_dtype(n: int):
+    """The integer type of flat indices ``j1 * n' + j2`` into a block of at most ``n x n`` (``n``: the dense
+    block's ``nr = qr + p + 1`` columns, which ``lmm_scalar`` indexes): int32 where they fit, else int64 (a
+    dense block of more than 46,340 columns, e.g. ml-32m's 84,432 movies on a GPU)."""
+    return np.int32 if n * n < INT32_INDEX_BELOW else np.int64
+
+
+def flat_index(j1: np.ndarray, j2: np.ndarray, qr: int, nr: int) -> np.ndarray:
+    """``j1 * qr + j2`` (the pairs' ``ptarget``) as ``index_dtype(nr)``."""
+    return (j1.astype(np.int64) * qr + j2).astype(index_dtype(nr))
 
 
 def _pairs(eg: np.ndarray, starts: np.ndarray):
@@ -196,7 +210,6 @@ def row_sums(terms: tuple[ReTerm, ...], X: np.ndarray, y: np.ndarray, w: np.ndar
     Zr = sp.hstack([_rest_matrix(t) for t in terms[1:]], format="csr")
     wZr = sp.csr_matrix(Zr.multiply(w[:, None]))
     qr = Zr.shape[1]
-    _check_rest_size(qr)
     A = np.zeros((qr + Xy.shape[1],) * 2)
     A[:qr, :qr] = (Zr.T @ wZr).toarray()
     A[qr:, :qr] = (wZr.T @ Xy).T
@@ -216,13 +229,6 @@ def add(a: Sums, b: Sums) -> Sums:
     return Sums(a.D0 + b.D0, a.Cxy + b.Cxy, a.A + b.A, a.pattern + b.pattern if both else None,
                 tuple(sp.csr_matrix(u + v) for u, v in zip(a.coupling, b.coupling)), a.log_det_w + b.log_det_w,
                 a.n_obs + b.n_obs, a.sum_w + b.sum_w)
-
-
-def _check_rest_size(qr: int) -> None:
-    if qr * qr >= 2**31:
-        raise ValueError(
-            f"the random effects after the first term have {qr} columns: their dense {qr} x {qr} block is too large."
-        )
 
 
 def from_sums(s: Sums, cols: np.ndarray | None = None, codes1: np.ndarray | None = None,
@@ -256,7 +262,7 @@ def from_sums(s: Sums, cols: np.ndarray | None = None, codes1: np.ndarray | None
         first, second = _pairs(eg[light], np.searchsorted(eg[light], np.arange(l1)))
         first, second = light[first], light[second]
         pg, pval = eg[first], ev[first][:, :, None] * ev[second][:, None, :]
-        ptarget = (ej[first].astype(np.int64) * qr + ej[second]).astype(np.int32)
+        ptarget = flat_index(ej[first], ej[second], qr, s.A.shape[0])
         keys = eg.astype(np.int64) * qr + ej  # ascending: the pattern is sorted by level, then column
         entry = (np.zeros((0, kr), dtype=np.int32) if cols is None else
                  np.searchsorted(keys, codes1[:, None].astype(np.int64) * qr + cols).astype(np.int32))
@@ -338,8 +344,9 @@ def device_crossproducts(r: Rows, l1: int, qr: int, n_entries: int):
     k1, m = Z1.shape[1], Xy.shape[1]
     if qr:
         wZr = r.Zr * w[:, None]
+        cols = r.cols.astype(index_dtype(qr + m))
         zz = jax.ops.segment_sum((wZr[:, :, None] * r.Zr[:, None, :]).ravel(),
-                                 (r.cols[:, :, None] * qr + r.cols[:, None, :]).ravel(), num_segments=qr * qr)
+                                 (cols[:, :, None] * qr + cols[:, None, :]).ravel(), num_segments=qr * qr)
         zx = jax.ops.segment_sum((wZr[:, :, None] * Xy[:, None, :]).reshape(-1, m), r.cols.ravel(), num_segments=qr)
         A = jnp.block([[zz.reshape(qr, qr), zx], [zx.T, xx]])
         ev = jax.ops.segment_sum((wZ1[:, None, :] * r.Zr[:, :, None]).reshape(-1, k1), r.entry.ravel(),
