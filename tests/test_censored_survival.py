@@ -147,36 +147,41 @@ def test_censored_gaussian_pieces():
                                       mu, params)))
 
 
-def test_log_ndtr_diff_derivatives_equal_the_plain_formulas():
-    """The custom derivative rule of ``log_ndtr_diff`` (what the GLMM's fourth-order Hessian differentiates) equals
-    differentiating ``log(Phi(b) - Phi(a))`` written with ``log_ndtr`` (and ``log Phi(b)`` for one-sided rows, whose
-    ``a`` lies 40 below), to the third order, in both tails and across the mirrored branch."""
+@pytest.mark.parametrize("link", ["probit", "logit", "cloglog"])
+def test_log_interval_derivatives_equal_the_plain_formulas(link):
+    """``links.log_interval`` (the censored Gaussian's and the ordinal family's rows) and its own derivative rule
+    (what the GLMM's fourth-order Hessian differentiates) equal ``log(F(hi) - F(lo))``, ``log F(hi)`` and ``log(1 -
+    F(lo))`` written with the link's distribution function and differentiated by JAX, to the third order, in both
+    tails and across the branch that uses the survival functions."""
     import jax
     import jax.numpy as jnp
-    from jax.scipy.special import log_ndtr
 
-    from mixjax.families.censored import log_ndtr_diff
+    from mixjax.families.links import LINKS, log_interval
 
-    def plain(a, b):
-        upper = a + b > 0
-        lo, hi = jnp.where(upper, -b, a), jnp.where(upper, -a, b)
-        return log_ndtr(hi) + jnp.log(-jnp.expm1(log_ndtr(lo) - log_ndtr(hi)))
+    F = LINKS[link].inverse
 
-    def third(f):  # d/da d^2/db^2 and d^3/db^3
-        return jax.grad(jax.grad(jax.grad(f, 1), 1), 0), jax.grad(jax.grad(jax.grad(f, 1), 1), 1)
+    def plain(lo, hi, has_lo, has_hi):
+        if not has_lo:
+            return jnp.log(F(hi))
+        if not has_hi:
+            return jnp.log1p(-F(lo))
+        return jnp.log(F(hi) - F(lo))
 
-    for a, b in [(-0.3, 0.8), (1.5, 2.7), (-6.0, -5.2), (4.0, 9.0), (-1.0, 0.9)]:
-        for mine, ref in zip([jax.grad(log_ndtr_diff, 0), jax.grad(log_ndtr_diff, 1), *third(log_ndtr_diff)],
-                             [jax.grad(plain, 0), jax.grad(plain, 1), *third(plain)]):
-            assert float(mine(a, b)) == pytest.approx(float(ref(a, b)), rel=1e-9, abs=1e-12)
-    for b in (-30.0, -2.0, 0.5, 6.0):  # one-sided: a 40 below min(b, 0) adds nothing, to any order
-        a = min(b, 0.0) - 40.0
-        one_sided = lambda y: log_ndtr_diff(a, y)  # noqa: E731
-        d = [one_sided, jax.grad(one_sided), jax.grad(jax.grad(one_sided)), jax.grad(jax.grad(jax.grad(one_sided)))]
-        r = [log_ndtr, jax.grad(log_ndtr), jax.grad(jax.grad(log_ndtr)), jax.grad(jax.grad(jax.grad(log_ndtr)))]
-        for mine, ref in zip(d, r):
-            assert float(mine(b)) == pytest.approx(float(ref(b)), rel=1e-10, abs=1e-300)
-        assert float(jax.grad(log_ndtr_diff, 0)(a, b)) == 0.0
+    def derivatives(f):  # d/dlo, d/dhi, d2/dlo dhi, d3/dhi3, d3/dlo3
+        g_lo, g_hi = jax.grad(f, 0), jax.grad(f, 1)
+        return [f, g_lo, g_hi, jax.grad(g_lo, 1), jax.grad(jax.grad(g_hi, 1), 1), jax.grad(jax.grad(g_lo, 0), 0)]
+
+    cases = [(-0.3, 0.8, True, True), (1.5, 2.7, True, True), (-4.0, -3.2, True, True), (-1.0, 0.9, True, True),
+             (-2.0, -1.0, False, True), (0.7, 1.7, False, True), (-0.5, 0.5, True, False), (2.5, 3.5, True, False)]
+    for lo, hi, has_lo, has_hi in cases:
+        mine = derivatives(lambda a, b: log_interval(link, a, b, jnp.asarray(has_lo), jnp.asarray(has_hi)))
+        ref = derivatives(lambda a, b: plain(a, b, has_lo, has_hi))
+        for m, r in zip(mine, ref):
+            assert float(m(lo, hi)) == pytest.approx(float(r(lo, hi)), rel=1e-8, abs=1e-12), (lo, hi, has_lo, has_hi)
+    # far tails stay finite where the plain formula underflows
+    for lo, hi, has_lo, has_hi in [(-40.0, -39.0, False, True), (39.0, 40.0, True, False), (8.0, 9.0, True, True)]:
+        for d in derivatives(lambda a, b: log_interval(link, a, b, jnp.asarray(has_lo), jnp.asarray(has_hi))):
+            assert np.isfinite(float(d(lo, hi)))
 
 
 # ------------------------------------------------------------------------------------------------ gradients

@@ -16,36 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import log_ndtr
 
 from .base import Family, Response
-from .censoring import EXACT, INTERVAL, RIGHT, kind
+from .censoring import EXACT, INTERVAL, LEFT, RIGHT, kind
+from .links import log_interval
 
-__all__ = ["CensoredGaussian", "log_ndtr_diff"]
+__all__ = ["CensoredGaussian"]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
-
-
-@jax.custom_jvp
-def log_ndtr_diff(a, b):
-    """``log(Phi(b) - Phi(a))`` for ``a < b``, by the lower or the upper tail, whichever is more exact. Its
-    derivatives are ``exp(log phi(b) - F)`` and ``-exp(log phi(a) - F)`` (``F`` the value; a custom rule, so that a
-    derivative of any order differentiates only these, not ``log_ndtr``'s series and branches: the censored
-    GLMM's Hessian takes the fourth, and its program is half the size)."""
-    upper = a + b > 0  # both far right: Phi(-a) - Phi(-b) keeps the digits
-    lo, hi = jnp.where(upper, -b, a), jnp.where(upper, -a, b)
-    log_hi = log_ndtr(hi)
-    return log_hi + jnp.log(-jnp.expm1(log_ndtr(lo) - log_hi))
-
-
-@log_ndtr_diff.defjvp
-def _log_ndtr_diff_jvp(primals, tangents):
-    (a, b), (da, db) = primals, tangents
-    F = log_ndtr_diff(a, b)
-    return F, jnp.exp(-0.5 * (_LOG_2PI + b**2) - F) * db - jnp.exp(-0.5 * (_LOG_2PI + a**2) - F) * da
 
 
 @dataclass(frozen=True)
@@ -82,10 +62,8 @@ class CensoredGaussian(Family):
 
 
 def _censored(code, z0, z1):
-    """Every censored row as ``log(Phi(hi) - Phi(lo))`` (``log_ndtr_diff``, one call for all rows): left ``(-inf,
-    z1]``, right ``(-z0, inf)`` mirrored to ``(-inf, -z0]``, an interval ``(z0, z1]``. A one-sided row's ``lo`` lies
-    40 below ``min(hi, 0)`` and does not move with ``eta``: ``Phi(lo) / Phi(hi) < exp(-800)``, so its term is
-    exactly ``log Phi(hi)`` and its derivative in ``lo`` exactly 0."""
-    hi = jnp.where(code == RIGHT, -z0, z1)
-    lo = jnp.where(code == INTERVAL, z0, jnp.minimum(jax.lax.stop_gradient(hi), 0.0) - 40.0)
-    return log_ndtr_diff(lo, hi)
+    """Every censored row as ``log P(lo < z <= hi)`` for a standard normal ``z`` (``links.log_interval``, one call for
+    all rows): left ``(-inf, z1]``, right ``(z0, inf)``, an interval ``(z0, z1]``."""
+    has_lo, has_hi = (code == RIGHT) | (code == INTERVAL), (code == LEFT) | (code == INTERVAL)
+    lo, hi = jnp.where(has_lo, z0, z1 - 1.0), jnp.where(has_hi, z1, z0 + 1.0)  # a missing bound: 1 from the other
+    return log_interval("probit", lo, hi, has_lo, has_hi)

@@ -12,14 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import Family, Response
-from .links import log_probabilities
+from .links import log_interval
 
 __all__ = ["Ordinal"]
-
-
-def _log_diff(log_hi, log_lo):
-    """log(exp(log_hi) - exp(log_lo)) for log_hi > log_lo."""
-    return log_hi + jnp.log(-jnp.expm1(log_lo - log_hi))
 
 
 @dataclass(frozen=True)
@@ -62,13 +57,10 @@ class Ordinal(Family):
         yi = resp.y.astype(jnp.int32)
         hi = params[jnp.minimum(yi, k - 2)] - eta  # c_y - eta
         lo = params[jnp.maximum(yi - 1, 0)] - eta  # c_{y-1} - eta
-        hi = jnp.where(yi == k - 1, lo + 1.0, hi)  # placeholders where a bound is infinite (unused there), so
-        lo = jnp.where(yi == 0, hi - 1.0, lo)  # that no branch meets log(0) and gradients stay finite
-        log_f_hi, log_s_hi = log_probabilities(self.link.name, hi)
-        log_f_lo, log_s_lo = log_probabilities(self.link.name, lo)
-        upper = hi + lo > 0  # both probabilities near 1: the difference of survival functions is more exact
-        middle = jnp.where(upper, _log_diff(log_s_lo, log_s_hi), _log_diff(log_f_hi, log_f_lo))
-        return jnp.where(yi == 0, log_f_hi, jnp.where(yi == k - 1, log_s_lo, middle))
+        has_lo, has_hi = yi > 0, yi < k - 1
+        hi = jnp.where(has_hi, hi, lo + 1.0)  # placeholders where a bound is infinite (unused there)
+        lo = jnp.where(has_lo, lo, hi - 1.0)
+        return log_interval(self.link.name, lo, hi, has_lo, has_hi)
 
     def probabilities(self, eta, params):
         """Category probabilities (n, K) at linear predictor ``eta`` (n,)."""
