@@ -5,6 +5,7 @@ from functools import partial
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixjax
@@ -99,3 +100,42 @@ def test_batched_lapack_calls_run_one_matrix_at_a_time_on_the_cpu():
     assert len(calls) == 2 and not any("6x5x5" in line for line in calls), calls  # potrf and trsm, on 5 x 5 only
     batched = [line for line in jax.jit(fn).lower(C, G).as_text().splitlines() if "custom_call @lapack" in line]
     assert all("6x5x5" in line for line in batched)  # (what the plain call would do)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_large_block_gradient_from_the_pieces_equals_keeping_g(reml, monkeypatch):
+    """From ``KEEP_G_BELOW`` columns the gradient takes ``G``'s part from ``A_rr`` and the coupling's pairs, heavy
+    levels and rows of X and y instead of keeping ``G`` (forced here on small models: crossed with heavy levels,
+    nested, no fixed effects): the same value and gradient, and one dense ``nr x nr`` array fewer in the compiled
+    program (XLA's buffer assignment)."""
+    from mixjax.linalg import crossprod
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    user, movie = np.minimum(rng.zipf(1.4, n), 200), rng.integers(0, 300, n)
+    ratings = pd.DataFrame(dict(y=rng.standard_normal(n), x=rng.standard_normal(n), user=user.astype(str),
+                                movie=movie.astype(str))).drop_duplicates(["user", "movie"])
+    design = mixjax.build_design("y ~ x + (1 | user) + (1 | movie)", ratings)
+    heavy = mixjax.make_lmm(design, reml=reml, cp=crossprod.crossproducts(design, 2000))
+    assert len(heavy.data.hg) > 0
+    wide = ratings.assign(movie=rng.integers(0, 1500, len(ratings)).astype(str), user=rng.integers(0, 4000, len(
+        ratings)).astype(str))  # a dense block of about 1,300 columns, few pairs: its copies dominate the memory
+    light = mixjax.make_lmm(mixjax.build_design("y ~ x + (1 | user) + (1 | movie)", wide), reml=reml)
+    assert len(light.data.hg) == 0 and light.spec.qr > 1000
+    objectives = [heavy, light, _objective("Pastes", "strength ~ 1 + (1 | batch/cask)", None, reml),
+                  _objective("Penicillin", "diameter ~ 0 + (1 | plate) + (1 | sample)", None, reml)]
+    temp, default = {}, lmm_scalar.KEEP_G_BELOW
+    for obj in objectives:
+        theta = np.linspace(0.4, 1.1, len(obj.lower))
+        out = []
+        for keep in (default, 0):
+            monkeypatch.setattr(lmm_scalar, "KEEP_G_BELOW", keep)
+            fn = partial(lmm_scalar.value_grad, spec=obj.spec)  # a new function: traced anew under ``keep``
+            compiled = jax.jit(fn).lower(theta, obj.data).compile()
+            out.append(compiled(theta, obj.data))
+            temp[id(obj), keep] = compiled.memory_analysis().temp_size_in_bytes
+        (f0, g0), (f1, g1) = out
+        assert float(f1) == pytest.approx(float(f0), rel=1e-13)
+        np.testing.assert_allclose(np.asarray(g1), np.asarray(g0), rtol=1e-10, atol=1e-9)
+    saved = temp[id(light), default] - temp[id(light), 0]
+    assert saved > 0.5 * light.spec.nr**2 * 8, (saved, light.spec.nr)

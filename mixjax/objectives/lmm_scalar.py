@@ -16,7 +16,7 @@ with ``nr = qr + p + 1`` columns scaled by ``s = (tau_t on term t's columns, 1 o
 
 ``d d = sum d log a_g + tr(B dS)`` (``B`` is the derivative of the Schur terms in ``S``, as in
 ``mixjax.linalg.schur_logdet``). All of ``B`` comes from ``Q = S^{-1}`` (one ``potrf`` and one ``potri`` of the
-whole block, ``_cotangent``). ``dS = diag(ds) G diag(s) + diag(s) G diag(ds) - diag(s) dW diag(s)`` gives
+whole block, ``_B``). ``dS = diag(ds) G diag(s) + diag(s) G diag(ds) - diag(s) dW diag(s)`` gives
 
     dd/dtau_t = 2 sum_{i in term t} sum_j G_ij s_j B_ij                                     (t >= 2)
     dd/dtau_1 = sum_g 2 tau_1 d0_g / a_g - sum_g (2 tau_1 / a_g^2) c~_g' B c~_g,   c~_g = diag(s) c_g
@@ -25,12 +25,15 @@ where ``c~_g' B c~_g`` is summed over level g's pairs of coupling entries (the p
 of ``B`` at their targets) and its products with X and y. So an evaluation is one scatter of the pairs forward,
 one host call (``potrf`` + ``potri``), one gather over the pairs back and a few elementwise passes and
 matrix-vector products over the dense block: on InstEval about 25% less time than reverse-mode differentiation
-through the general blocked system (``benchmarks/RESULTS.md``). The chain rule to theta is the Jacobian of the few
-``tau_t`` (forward mode on the covariance structures' ``factor``).
+through the general blocked system (``benchmarks/RESULTS.md``). ``B`` is never written out: it is an elementwise
+function of ``Q`` read where it is needed (``_B``). The chain rule to theta is the Jacobian of the few ``tau_t``
+(forward mode on the covariance structures' ``factor``).
 
 Only the lower triangles of ``A_rr``, ``G``, ``S``, ``P`` and ``B`` are used (their upper ones hold zeros).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +41,13 @@ import jax.numpy as jnp
 from ..linalg.crossprod import heavy_rows
 from ..linalg.lapack import cholesky_diag_inverse
 
-__all__ = ["all_scalar", "value_grad"]
+__all__ = ["KEEP_G_BELOW", "all_scalar", "value_grad"]
+
+# dense blocks of fewer columns keep G for the gradient (one more nr x nr array, 1.2 GB at 12,000 columns; faster
+# where the pairs outnumber the block's entries: InstEval's warm fit 1.02-1.18 s against 1.77-1.82 s from the
+# pieces, two more scatters over its pairs); from this size the gradient takes G's part from its pieces (two dense
+# arrays instead of three: ml-32m's 84,432 movies take 57 GB each)
+KEEP_G_BELOW = 12_000
 
 
 def all_scalar(spec) -> bool:
@@ -63,35 +72,29 @@ def _scales(tau, layout, nr):
                            + [jnp.ones(nr - qr, dtype=tau.dtype)])
 
 
-def _coupled(A_low, v, data, qr, Ch):
+def _coupled(A_low, v, data, qr, Ch, s=None):
     """``G = A_rr - W`` (lower triangle), ``W = sum_g v_g c_g c_g'``: the pairs of coupling entries scattered into
-    a copy of ``A_rr`` (flat index ``j1 * nr + j2`` from the pair's ``j1 * qr + j2``), then the rows of X and y;
-    ``Ch`` (n_heavy, qr): the heavy levels' coupling rows, or None."""
+    a copy of ``A_rr`` (flat index ``j1 * nr + j2`` from the pair's ``j1 * qr + j2``); ``Ch`` (n_heavy, qr): the
+    heavy levels' coupling rows, or None. With the scales ``s``, ``S = diag(s) G diag(s) + I_zz`` instead (no
+    ``G`` written out). Also returns ``G``'s rows of X and y, ``(p + 1, nr)`` (small)."""
     nr = A_low.shape[0]
     C = data.Cxy[:, 0, :]  # (l1, p + 1)
     ev = data.ev[:, 0]
     W_xx = (C * v[:, None]).T @ C
     W_zx = jax.ops.segment_sum(C[data.eg] * (v[data.eg] * ev)[:, None], data.ej, num_segments=qr)
     target = data.ptarget + (data.ptarget // qr) * (nr - qr)
-    G = A_low.ravel().at[target].add(-data.pval[:, 0, 0] * v[data.pg], mode="promise_in_bounds").reshape(nr, nr)
+    w = data.pval[:, 0, 0] * v[data.pg]
+    Gb = A_low[qr:] - jnp.concatenate([W_zx.T, jnp.tril(W_xx)], axis=1)
+    out = A_low.at[qr:].set(Gb)
+    if s is not None:
+        i, j = jnp.arange(nr)[:, None], jnp.arange(nr)[None, :]
+        out = out * s[:, None] * s[None, :] + jnp.where((i == j) & (i < qr), 1.0, 0.0)
+        w = w * s[data.ptarget // qr] * s[data.ptarget % qr]
+        Ch = None if Ch is None else Ch * s[None, :qr]
+    out = out.ravel().at[target].add(-w, mode="promise_in_bounds").reshape(nr, nr)
     if Ch is not None:  # heavy levels (no pairs listed): their dense coupling rows, one matrix product
-        G = G.at[:qr, :qr].add(-jnp.tril((Ch * v[data.hg][:, None]).T @ Ch))
-    return G.at[qr:].add(-jnp.concatenate([W_zx.T, jnp.tril(W_xx)], axis=1))
-
-
-def _level_quadratic(B2, data, qr, Ch):
-    """``c~_g' B c~_g`` per level g of term 1 (l1,), from ``B2 = B ∘ ss' ∘ (2 - I)`` (lower triangle);
-    ``Ch`` as in ``_coupled``."""
-    C = data.Cxy[:, 0, :]
-    l1 = C.shape[0]
-    zz = jax.ops.segment_sum(data.pval[:, 0, 0] * B2[:qr, :qr].ravel()[data.ptarget], data.pg, num_segments=l1,
-                             indices_are_sorted=True)
-    zx = jax.ops.segment_sum(data.ev[:, 0] * jnp.sum(C[data.eg] * B2[qr:, :qr].T[data.ej], axis=1), data.eg,
-                             num_segments=l1, indices_are_sorted=True)
-    xx = jnp.einsum("ga,ab,gb->g", C, jnp.tril(B2[qr:, qr:]), C)
-    if Ch is not None:  # heavy levels: c' tril(B2) c from their dense coupling rows
-        zz = zz.at[data.hg].add(jnp.sum((Ch @ B2[:qr, :qr]) * Ch, axis=1))  # B2: lower triangle
-    return zz + zx + xx
+        out = out.at[:qr, :qr].add(-jnp.tril((Ch * v[data.hg][:, None]).T @ Ch))
+    return out, Gb
 
 
 def value_grad(theta, data, spec):
@@ -104,8 +107,11 @@ def value_grad(theta, data, spec):
 
 
 def _value_grad_tau(tau, data, spec):
-    """Value and gradient in ``tau`` (m,). The dense expressions are broadcasts of vectors, so that XLA fuses each
-    into one loop (no outer product or padded matrix is written out); row sums are matrix-vector products."""
+    """Value and gradient in ``tau`` (m,). ``B`` is never written out: its entries are an elementwise function of
+    ``Q`` (``_B``), fused into the reductions and the gather at the pairs' targets. A dense block of fewer than
+    ``KEEP_G_BELOW`` columns keeps ``G`` for the gradient (three dense arrays: ``G``, ``S`` and ``Q``); a larger one
+    takes ``G``'s part of the gradient from its pieces, ``A_rr`` and the coupling's pairs, heavy levels and rows of
+    X and y (two dense arrays: ``S`` where ``G`` was, and ``Q``)."""
     qr, nr = spec.qr, spec.nr
     if spec.reml is None:  # a padded spec (``lmm_buckets``): this pass reads REML or ML from the spec only
         raise ValueError("lmm_scalar.value_grad needs an unpadded spec (its reml set)")
@@ -116,9 +122,14 @@ def _value_grad_tau(tau, data, spec):
     s = _scales(tau, spec.layout, nr)
     # the heavy levels' dense coupling rows (``crossprod.heavy_rows``), built once for both passes
     Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)[:, :, 0] if data.hg.shape[0] else None
-    G = _coupled(data.A_low, v, data, qr, Ch)
     i, j = jnp.arange(nr)[:, None], jnp.arange(nr)[None, :]
-    diag, Q = cholesky_diag_inverse(G * s[:, None] * s[None, :] + jnp.where((i == j) & (i < qr), 1.0, 0.0))
+    keep_g = nr < KEEP_G_BELOW
+    if keep_g:
+        G, Gb = _coupled(data.A_low, v, data, qr, Ch)
+        S = G * s[:, None] * s[None, :] + jnp.where((i == j) & (i < qr), 1.0, 0.0)
+    else:
+        S, Gb = _coupled(data.A_low, v, data, qr, Ch, s)
+    diag, Q = cholesky_diag_inverse(S)
     log_det = jnp.sum(jnp.log(a)) + 2.0 * jnp.sum(jnp.log(diag[:qr])) - data.log_det_w
     if spec.reml:
         log_det = log_det + 2.0 * jnp.sum(jnp.log(diag[qr:-1]))
@@ -128,29 +139,89 @@ def _value_grad_tau(tau, data, spec):
     r2 = diag[-1] ** 2
     f = log_det + dof * (1.0 + jnp.log(2.0 * jnp.pi * r2 / dof))
 
-    B = _cotangent(Q, qr, dof, spec.reml)
-    # sum_j G_ij s_j B_ij over the whole symmetric row i: the lower triangle's row and column sums (G's upper
-    # triangle holds zeros), less the diagonal counted twice
-    M = G * B
-    row = M @ s + s @ M - jnp.diagonal(M) * s
+    B = _b_of(Q, qr, dof, spec.reml)
+    # dd/dtau_t = 2 sum over term t's columns i of sum_j G_ij s_j B_ij (whole symmetric rows: the lower triangles'
+    # row and column sums less the diagonal counted twice), G = A_rr - W
+    if keep_g:
+        M = G * B.dense()
+        row = (M @ s + s @ M - jnp.diagonal(M) * s)[:qr]
+    else:  # from the pieces: A_rr's z x z block, W's pairs (and heavy levels, below), the rows of X and y
+        AB = jnp.where((i < qr) & (j < qr), data.A_low * B.dense(), 0.0)
+        row = (AB @ s + s @ AB - jnp.diagonal(AB) * s)[:qr] + (Gb[:, :qr] * B.dense(qr)[:, :qr]).T @ s[qr:]
+        j1, j2 = data.ptarget // qr, data.ptarget % qr  # the pairs' targets (j1 >= j2)
+        w = data.pval[:, 0, 0] * v[data.pg] * B.dense()[:qr, :qr].ravel()[data.ptarget]
+        row = row - (jax.ops.segment_sum(w * s[j2], j1, num_segments=qr)
+                     + jax.ops.segment_sum(jnp.where(j1 != j2, w * s[j1], 0.0), j2, num_segments=qr))
+    B2 = B.dense() * s[:, None] * s[None, :] * jnp.where(i == j, 1.0, 2.0)  # an expression, gathered at the pairs
+    q = _level_quadratic(B2[:qr, :qr].ravel()[data.ptarget], B.dense(qr), s, data, qr)
+    if Ch is not None:  # heavy levels: P = C~ B (C~ = Ch diag(s)), for their quadratic forms (and part of W)
+        Cs = Ch * s[None, :qr]
+        P = B.times(Cs)
+        q = q.at[data.hg].add(jnp.sum(Cs * P, axis=1))
+        if not keep_g:
+            row = row - jnp.sum(v[data.hg][:, None] * Ch * P, axis=0)
     g_rest = jnp.stack([2.0 * jnp.sum(row[off : off + lt]) for off, lt, _ in spec.layout])
-    q = _level_quadratic(B * s[:, None] * s[None, :] * jnp.where(i == j, 1.0, 2.0), data, qr, Ch)
     g1 = jnp.sum(2.0 * t1 * d0 / a) - jnp.sum(2.0 * t1 / a**2 * q)
     return f, jnp.concatenate([g1[None], g_rest])
 
 
-def _cotangent(Q, qr, dof, reml):
-    """``B`` (lower triangle) from ``Q = S^{-1}`` (lower triangle). With ``u = Q[y, :]`` (``S^{-1} = [[S_aa^{-1} +
-    z z' / r^2, -z / r^2], [., 1 / r^2]]``, ``z = S_aa^{-1} s_ay``): ``(dof / r^2) w w' = dof u u' / Q_yy``,
-    ``S_aa^{-1}`` (padded) ``= Q - u u' / Q_yy`` and ``S_zz^{-1} = Q_zz - Q_zb Q_bb^{-1} Q_bz`` (``b``: X and y)."""
+def _level_quadratic(B2_pairs, Bb, s, data, qr):
+    """``c~_g' B c~_g`` per level g of term 1 (l1,) without the heavy levels' own pairs: ``B2_pairs`` the pairs'
+    ``B_t s_j1 s_j2 (2 - [j1 = j2])``, ``Bb`` the rows of X and y of ``B`` (lower triangle)."""
+    C = data.Cxy[:, 0, :]
+    l1 = C.shape[0]
+    zz = jax.ops.segment_sum(data.pval[:, 0, 0] * B2_pairs, data.pg, num_segments=l1, indices_are_sorted=True)
+    B2_bz = 2.0 * Bb[:, :qr] * s[None, :qr]  # (p + 1, qr)
+    zx = jax.ops.segment_sum(data.ev[:, 0] * jnp.sum(C[data.eg] * B2_bz.T[data.ej], axis=1), data.eg,
+                             num_segments=l1, indices_are_sorted=True)
+    B2_bb = jnp.tril(Bb[:, qr:]) * (2.0 - jnp.eye(Bb.shape[0]))
+    xx = jnp.einsum("ga,ab,gb->g", C, B2_bb, C)
+    return zz + zx + xx
+
+
+def _b_of(Q, qr: int, dof, reml: bool) -> "_B":
+    """``B``'s pieces from ``Q`` (see ``_B``)."""
     nr = Q.shape[0]
-    i, j = jnp.arange(nr)[:, None], jnp.arange(nr)[None, :]
     u = Q[-1]
-    if reml:
-        return jnp.where(i >= j, Q + ((dof - 1.0) / u[-1]) * u[:, None] * u[None, :], 0.0)
-    Q_bz = jnp.where(jnp.arange(nr) < qr, Q[qr:], 0.0)  # (p + 1, nr), zero beyond the z columns
+    Qbz = jnp.where(jnp.arange(nr) < qr, Q[qr:], 0.0)
     Q_bb = jnp.tril(Q[qr:, qr:]) + jnp.tril(Q[qr:, qr:], -1).T
-    K = jnp.linalg.solve(Q_bb, Q_bz)
-    corr = sum(Q_bz[k][:, None] * K[k][None, :] for k in range(nr - qr))  # rank p + 1, zero outside z x z
-    return jnp.where(i >= j, jnp.where((i < qr) & (j < qr), Q - corr, 0.0) + (dof / u[-1]) * u[:, None] * u[None, :],
-                     0.0)
+    K = jnp.zeros_like(Qbz) if reml else jnp.linalg.solve(Q_bb, Qbz)
+    return _B(Q, qr, reml, ((dof - 1.0) if reml else dof) / u[-1], u, Qbz, K)
+
+
+class _B(NamedTuple):
+    """``B`` (lower triangle), the derivative of the Schur terms in ``S`` (module doc), as an elementwise function of
+    ``Q = S^{-1}`` (lower triangle). With ``u = Q[y, :]`` (``S^{-1} = [[S_aa^{-1} + z z' / r^2, -z / r^2], [.,
+    1 / r^2]]``, ``z = S_aa^{-1} s_ay``): ``(dof / r^2) w w' = dof u u' / Q_yy``, ``S_aa^{-1}`` (padded) ``= Q - u u'
+    / Q_yy`` and ``S_zz^{-1} = Q_zz - Q_zb Q_bb^{-1} Q_bz`` (``b``: X and y), so
+
+        REML: B = Q + c u u',  c = (dof - 1) / Q_yy;   ML: B = [Q_zz - Q_zb K, 0; 0, 0] + c u u',  c = dof / Q_yy
+
+    with ``K = Q_bb^{-1} Q_bz`` (``p + 1`` rows: the correction has rank ``p + 1``)."""
+
+    Q: jax.Array
+    qr: int
+    reml: bool
+    c: jax.Array
+    u: jax.Array
+    Qbz: jax.Array  # (p + 1, nr), zero beyond the z columns (ML)
+    K: jax.Array  # (p + 1, nr) (ML)
+
+    def dense(self, start: int = 0):
+        """Rows ``start:`` of ``B`` (lower triangle) as an expression XLA fuses into its consumer (never written
+        out): ``start = qr`` gives the rows of X and y, ``(p + 1, nr)``."""
+        nr = self.Q.shape[0]
+        i, j = jnp.arange(start, nr)[:, None], jnp.arange(nr)[None, :]
+        out = self.c * self.u[start:, None] * self.u[None, :]
+        if self.reml:
+            out = out + self.Q[start:]
+        elif start < self.qr:
+            corr = sum(self.Qbz[k][start:, None] * self.K[k][None, :] for k in range(self.K.shape[0]))
+            out = out + jnp.where((i < self.qr) & (j < self.qr), self.Q[start:] - corr, 0.0)
+        return jnp.where(i >= j, out, 0.0)
+
+    def times(self, Cs):
+        """``Cs B_zz`` (``B`` symmetric) for ``Cs`` (n, qr): one product with ``B``'s z x z block, written out from
+        its lower triangle."""
+        low = self.dense()
+        return Cs @ (low + low.T - jnp.diag(jnp.diagonal(low)))[: self.qr, : self.qr]
