@@ -40,12 +40,13 @@ def _callback(fn, x):
 
 def cholesky(S):
     """Lower Cholesky factor of symmetric positive definite ``S``, read from its lower triangle (NaN where it is not
-    positive definite). Elsewhere than the CPU the lower triangle is mirrored first: ``jnp.linalg.cholesky``
-    averages ``S`` with its transpose, which halves the off-diagonal entries of a lower-triangular ``S`` (on a GPU
-    every L-BFGS-B fit went wrong that way: InstEval's log-likelihood -132,566 instead of -118,826)."""
+    positive definite). Elsewhere than the CPU, ``lax.linalg.cholesky`` without symmetrizing: it reads the lower
+    triangle only and writes no mirrored copy (``jnp.linalg.cholesky`` averages ``S`` with its transpose, which
+    halves the off-diagonal entries of a lower-triangular ``S``: on a GPU every L-BFGS-B fit went wrong that way,
+    InstEval's log-likelihood -132,566 instead of -118,826; mirroring first cost a dense copy)."""
     if _on_cpu():
         return _callback(_host_potrf, S)
-    return jnp.linalg.cholesky(jnp.tril(S) + jnp.tril(S, -1).T)
+    return jax.lax.linalg.cholesky(S, symmetrize_input=False)
 
 
 def inverse_from_cholesky(L):
