@@ -76,7 +76,7 @@ def log_interval(link: str, lo, hi, has_lo, has_hi):
     Its derivatives are ``exp(log f(hi) - P)`` and ``-exp(log f(lo) - P)`` (``P`` the value, ``f`` the density):
     a rule of its own, so that a derivative of any order differentiates only these, not the tails' series and
     branches. The GLMM's exact Hessian takes the fourth: the tobit's Newton program compiles in 2.3 s instead of
-    3.9 s, the wine's ordinal model's first fit takes 3.0-3.4 s instead of 4.6 s (``benchmarks/RESULTS.md``)."""
+    3.9 s, the wine's ordinal model's first fit takes 3.0-3.7 s instead of 4.6 s (``benchmarks/RESULTS.md``)."""
     if link in ("logit", "probit"):  # symmetric: 1 - F(x) = F(-x), so two evaluations of log F cover every row
         flip = has_lo & ~(has_hi & (hi + lo <= 0))  # near the upper tail: P(-hi <= -Y < -lo) keeps the digits
         a, b, has_a = jnp.where(flip, -hi, lo), jnp.where(flip, -lo, hi), jnp.where(flip, has_hi, has_lo)
