@@ -292,7 +292,8 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
     one per coefficient, optional where the model is one self-starting call; ``covariance``: ``"unstructured"``
     (pdSymm) or ``"diagonal"`` (pdDiag); ``method``: ``"ML"`` or ``"REML"`` (Lindstrom-Bates, nlme's numbers) or
     ``"laplace"`` (the Laplace approximation of the marginal likelihood, maximized with its exact gradient from
-    the Lindstrom-Bates fit; one grouping factor).
+    the start values, as lme4's ``nlmer``, or where that does not converge from the Lindstrom-Bates fit; one
+    grouping factor).
 
     Residual structures as nlme's (Lindstrom-Bates only): ``correlation=`` a correlation structure within groups
     (``mixjax.corAR1()``, ``corCAR1(form="~ t | g")``, ...; default group: the innermost grouping), ``weights=`` a
@@ -318,6 +319,10 @@ def nlme(model, data, *, fixed, random, start: dict | None = None, groups: str |
         raise ValueError("method='laplace' needs a single grouping factor; with nested groups use method='ML' "
                          "(Lindstrom-Bates).")
     args = (problem.spec, problem.data, problem.beta0, problem.names, problem.groups, problem.levels)
+    if method == "laplace":  # from the start values; where that does not converge, from the Lindstrom-Bates fit
+        objective, solution = nlme_engine.laplace(problem)
+        if solution.converged:
+            return _warn_nlme(from_laplace(problem, objective, solution, solution.iterations))
     if structured:
         bound, arrays = nlme_engine.bind_residual(problem, correlation, weights)
         state = nlme_engine.lindstrom_bates_residual(*args, bound, arrays, reml=method == "REML")

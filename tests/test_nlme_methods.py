@@ -207,3 +207,53 @@ def test_the_laplace_fit_runs_no_operation_outside_its_compiled_programs(caplog)
     assert fit.converged and "value_grad" in names
     assert not names & {"add", "multiply", "subtract", "true_divide", "exp", "broadcast_in_dim", "dot_general",
                         "matmul", "scatter-add", "gather", "select_n"}, names
+
+
+@pytest.mark.parametrize("case", ["orange", "theoph", "indometh"])
+def test_laplace_from_the_start_values_reaches_the_lindstrom_bates_start_maximum(case):
+    """The Laplace fit starts from the start values (as lme4's nlmer), not from a Lindstrom-Bates fit: the same
+    maximum either way (log-likelihood to 1e-7, estimates to 1e-3 of their SE)."""
+    from mixjax.engines import nlme as nlme_engine
+    from mixjax.nonlinear.setup import setup
+
+    data = mixjax.datasets.load({"orange": "Orange", "theoph": "Theoph", "indometh": "Indometh"}[case])
+    model, kw = {
+        "orange": ("circumference ~ SSlogis(age, Asym, xmid, scal)",
+                   dict(fixed="Asym + xmid + scal ~ 1", random="Asym + xmid ~ 1 | Tree", covariance="diagonal")),
+        "theoph": ("conc ~ SSfol(Dose, Time, lKe, lKa, lCl)",
+                   dict(fixed="lKe + lKa + lCl ~ 1", random="lKa + lCl ~ 1 | Subject")),
+        "indometh": ("conc ~ SSbiexp(time, A1, lrc1, A2, lrc2)",
+                     dict(fixed="A1 + lrc1 + A2 + lrc2 ~ 1", random="A1 + lrc1 + A2 ~ 1 | Subject",
+                          covariance="diagonal")),
+    }[case]
+    problem = setup(model, data, **kw)
+    state = nlme_engine.lindstrom_bates(problem.spec, problem.data, problem.beta0, problem.names, problem.groups,
+                                        problem.levels)
+    _, direct = nlme_engine.laplace(problem)
+    _, from_lb = nlme_engine.laplace(problem, state)
+    assert direct.converged and from_lb.converged
+    assert direct.fun == pytest.approx(from_lb.fun, abs=2e-7)
+    se = np.sqrt(np.diag(np.linalg.inv(0.5 * from_lb.hessian)))
+    assert np.all(np.abs(direct.x - from_lb.x) < 1e-3 * se)
+    fit = mixjax.nlme(model, data, method="laplace", **kw)
+    assert fit.loglik == pytest.approx(-0.5 * direct.fun, abs=1e-9)
+
+
+def test_laplace_falls_back_to_the_lindstrom_bates_start(monkeypatch):
+    """Where the fit from the start values does not converge, the Laplace fit starts from the Lindstrom-Bates fit."""
+    from mixjax import api
+    from mixjax.optim.status import Status
+
+    calls = []
+    laplace = api.nlme_engine.laplace
+
+    def failing_first(problem, state=None):
+        objective, solution = laplace(problem, state)
+        calls.append(state is None)
+        return objective, (solution._replace(status=Status.QUASI_NEWTON_STOPPED) if state is None else solution)
+
+    monkeypatch.setattr(api.nlme_engine, "laplace", failing_first)
+    fit = mixjax.nlme("circumference ~ SSlogis(age, Asym, xmid, scal)", mixjax.datasets.load("Orange"),
+                      fixed="Asym + xmid + scal ~ 1", random="Asym ~ 1 | Tree", method="laplace")
+    assert calls == [True, False] and fit.converged
+    assert fit.loglik == pytest.approx(-131.5719, abs=1e-4)

@@ -234,14 +234,25 @@ def lindstrom_bates(spec: NlmeSpec, data: NlmeData, beta0, names: tuple, groups:
     return LindstromBates(beta, bs, design, objective, solution, it, status)
 
 
-def laplace(problem, state: LindstromBates):
-    """The Laplace objective of ``problem`` and its maximum from the Lindstrom-Bates fit ``state``:
-    ``(objective, solution)`` over ``psi = [theta, beta]``."""
-    u0 = state.bs[0] @ np.linalg.pinv(host_factors(state.solution.x, problem.spec)[0]).T
-    objective = make_laplace(problem.data, problem.spec, u0)
-    psi0 = np.concatenate([state.solution.x, state.beta])
-    lower = np.concatenate([state.objective.lower, np.full(len(state.beta), -np.inf)])
-    return objective, minimize_lbfgs(objective.value_grad, psi0, lower)  # Hessian: differences of the gradient
+def laplace(problem, state: LindstromBates | None = None):
+    """The Laplace objective of ``problem`` and its maximum: ``(objective, solution)`` over ``psi = [theta, beta]``.
+    Without ``state``, from the covariance structures' start values, the fixed effects' start values and random
+    effects 0 (as lme4's ``nlmer``): no Lindstrom-Bates iterations, so no linearized LMM to compile (Theoph's first
+    fit 2.7-3.0 s instead of 5.6-6.4 s; the same maximum, ``tests/test_nlme_methods.py``); with the
+    Lindstrom-Bates fit ``state``, from there."""
+    spec = problem.spec
+    covs = [c for term in spec.terms for c in term.covs]
+    if state is None:
+        theta0, beta0 = np.concatenate([c.start() for c in covs]), np.asarray(problem.beta0, dtype=float)
+        u0 = np.zeros((spec.terms[0].n_levels, len(spec.terms[0].params)))
+    else:
+        theta0, beta0 = state.solution.x, state.beta
+        u0 = state.bs[0] @ np.linalg.pinv(host_factors(state.solution.x, spec)[0]).T
+    objective = make_laplace(problem.data, spec, u0)
+    lower = np.concatenate([np.concatenate([np.asarray(c.lower(), dtype=float) for c in covs]),
+                            np.full(len(beta0), -np.inf)])
+    return objective, minimize_lbfgs(objective.value_grad, np.concatenate([theta0, beta0]), lower)  # Hessian:
+    # differences of the gradient
 
 
 # ------------------------------------------------------------------------------------- residual structures
