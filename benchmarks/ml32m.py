@@ -207,11 +207,12 @@ def describe(data: dict) -> dict:
 def mixjax_memory_gb(desc: dict) -> dict:
     """A rough peak for mixjax's crossed path: the coupling pairs it lists (about 60 bytes each while they are
     built: int64 indices, their products, the int32 copies kept), the heavy levels' dense coupling rows (three
-    ``n_heavy x qr`` float64 arrays: the rows, scaled, times the derivative's block) and about six dense ``qr x qr``
+    ``n_heavy x qr`` float64 arrays: the rows, scaled, times the derivative's block; at most 1 GiB each, in blocks) and about six dense ``qr x qr``
     float64 arrays (the cross-products, the Schur complement, its factor, the inverse and the derivative's blocks),
     plus rows."""
     qr = min(desc["users"], desc["movies"])
-    pairs_gb = desc["mixjax_pairs"] * 60 / 2**30 + 3 * desc["mixjax_heavy_levels"] * qr * 8 / 2**30
+    heavy_gb = min(3 * desc["mixjax_heavy_levels"] * qr * 8, 3 * 2**30) / 2**30  # blocks of 1 GiB (lmm_scalar)
+    pairs_gb = desc["mixjax_pairs"] * 60 / 2**30 + heavy_gb
     dense_gb = 6 * (qr + 2) ** 2 * 8 / 2**30
     rows_gb = desc["rows"] * 120 / 2**30
     return dict(pairs_gb=pairs_gb, dense_gb=dense_gb, rows_gb=rows_gb, total_gb=pairs_gb + dense_gb + rows_gb,

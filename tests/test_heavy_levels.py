@@ -101,3 +101,31 @@ def test_int64_flat_indices_give_the_same_fit(ratings, monkeypatch):
     qr = cp.A_low.shape[0] - design.X.shape[1] - 1
     device = crossprod.device_crossproducts(r, cp.D0.shape[0], qr, len(cp.eg))
     np.testing.assert_allclose(np.asarray(device[1]), cp.A_low, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("keep_g", [True, False])
+def test_heavy_levels_in_blocks_give_the_same_value_and_gradient(ratings, monkeypatch, keep_g):
+    """The heavy levels' dense rows are built and multiplied ``HEAVY_BLOCK_BYTES`` at a time (blocks of rows and of
+    output columns; ml-32m's would be 79 GB at once): forced to a few rows and columns per block (the last block of
+    each partial), the scalar pass gives the one-block value and gradient, keeping ``G`` or not."""
+    from functools import partial
+
+    import jax
+
+    from mixjax.objectives import lmm_scalar
+
+    full, heavy = _pair(ratings, "y ~ x + (1 | user) + (1 | movie)")
+    theta = np.asarray(full.start) + 0.1
+    n_heavy, qr = len(heavy.data.hg), heavy.spec.qr
+    if not keep_g:
+        monkeypatch.setattr(lmm_scalar, "KEEP_G_BELOW", 0)
+    f0, g0 = jax.jit(partial(lmm_scalar.value_grad, spec=heavy.spec))(theta, heavy.data)
+    rows = max(1, n_heavy // 3 - 1)
+    monkeypatch.setattr(lmm_scalar, "HEAVY_BLOCK_BYTES", 8 * qr * rows)
+    assert lmm_scalar._heavy_blocks(heavy.data, qr) == (rows, rows, -(-n_heavy // rows)) and n_heavy % rows
+    f1, g1 = jax.jit(partial(lmm_scalar.value_grad, spec=heavy.spec))(theta, heavy.data)
+    assert float(f1) == pytest.approx(float(f0), rel=1e-13)
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g0), rtol=1e-11, atol=1e-10)
+    f2, g2 = value_grad(theta, full.data, full.spec)  # every pair listed
+    assert float(f1) == pytest.approx(float(f2), rel=1e-13)
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), rtol=1e-10, atol=1e-9)

@@ -38,16 +38,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..linalg.crossprod import heavy_rows
 from ..linalg.lapack import cholesky_diag_inverse
 
-__all__ = ["KEEP_G_BELOW", "all_scalar", "value_grad"]
+__all__ = ["HEAVY_BLOCK_BYTES", "KEEP_G_BELOW", "all_scalar", "value_grad"]
 
 # dense blocks of fewer columns keep G for the gradient (one more nr x nr array, 1.2 GB at 12,000 columns; faster
 # where the pairs outnumber the block's entries: InstEval's warm fit 1.02-1.18 s against 1.77-1.82 s from the
 # pieces, two more scatters over its pairs); from this size the gradient takes G's part from its pieces (two dense
 # arrays instead of three: ml-32m's 84,432 movies take 57 GB each)
 KEEP_G_BELOW = 12_000
+# the heavy levels' dense coupling rows are built and multiplied this many bytes at a time (blocks of rows, and of
+# columns for the products' outputs): ml-32m's 116,734 heavy users x 84,432 movies would be 79 GB at once
+HEAVY_BLOCK_BYTES = 1 << 30
 
 
 def all_scalar(spec) -> bool:
@@ -72,11 +74,11 @@ def _scales(tau, layout, nr):
                            + [jnp.ones(nr - qr, dtype=tau.dtype)])
 
 
-def _coupled(A_low, v, data, qr, Ch, s=None):
+def _coupled(A_low, v, data, qr, s=None):
     """``G = A_rr - W`` (lower triangle), ``W = sum_g v_g c_g c_g'``: the pairs of coupling entries scattered into
-    a copy of ``A_rr`` (flat index ``j1 * nr + j2`` from the pair's ``j1 * qr + j2``); ``Ch`` (n_heavy, qr): the
-    heavy levels' coupling rows, or None. With the scales ``s``, ``S = diag(s) G diag(s) + I_zz`` instead (no
-    ``G`` written out). Also returns ``G``'s rows of X and y, ``(p + 1, nr)`` (small)."""
+    a copy of ``A_rr`` (flat index ``j1 * nr + j2`` from the pair's ``j1 * qr + j2``), then the heavy levels' part
+    (``_subtract_heavy``). With the scales ``s``, ``S = diag(s) G diag(s) + I_zz`` instead (no ``G`` written
+    out). Also returns ``G``'s rows of X and y, ``(p + 1, nr)`` (small)."""
     nr = A_low.shape[0]
     C = data.Cxy[:, 0, :]  # (l1, p + 1)
     ev = data.ev[:, 0]
@@ -90,11 +92,52 @@ def _coupled(A_low, v, data, qr, Ch, s=None):
         i, j = jnp.arange(nr)[:, None], jnp.arange(nr)[None, :]
         out = out * s[:, None] * s[None, :] + jnp.where((i == j) & (i < qr), 1.0, 0.0)
         w = w * s[data.ptarget // qr] * s[data.ptarget % qr]
-        Ch = None if Ch is None else Ch * s[None, :qr]
     out = out.ravel().at[target].add(-w, mode="promise_in_bounds").reshape(nr, nr)
-    if Ch is not None:  # heavy levels (no pairs listed): their dense coupling rows, one matrix product
-        out = out.at[:qr, :qr].add(-jnp.tril((Ch * v[data.hg][:, None]).T @ Ch))
+    if data.hg.shape[0]:
+        out = _subtract_heavy(out, v, data, qr, jnp.ones(qr) if s is None else s[:qr])
     return out, Gb
+
+
+def _heavy_blocks(data, qr: int) -> tuple[int, int, int]:
+    """``(rows, columns, blocks)``: the heavy levels' coupling rows are taken ``rows`` at a time in ``blocks``
+    blocks, and the products' outputs ``columns`` at a time (``HEAVY_BLOCK_BYTES`` each)."""
+    n_heavy = data.hg.shape[0]
+    rows = max(1, min(n_heavy, HEAVY_BLOCK_BYTES // (8 * qr)))
+    return rows, max(1, min(qr, HEAVY_BLOCK_BYTES // (8 * qr))), -(-n_heavy // rows)
+
+
+def _heavy_block(data, qr: int, rows: int, b):
+    """Block ``b`` of the heavy levels: their dense coupling rows ``(rows, qr)`` (``crossprod.heavy_rows``, built
+    from the entries; rows past the last heavy level are zero) and their levels of term 1 (0 past the last)."""
+    local = data.hrow - b * rows  # a light level's entries have hrow = n_heavy
+    local = jnp.where((local >= 0) & (local < rows) & (data.hrow < data.hg.shape[0]), local, rows)  # else dropped
+    Ch = jnp.zeros((rows, qr), dtype=data.ev.dtype).at[local, data.ej].set(data.ev[:, 0], mode="drop")
+    blocks = -(-data.hg.shape[0] // rows)
+    hg = jnp.pad(data.hg, (0, blocks * rows - data.hg.shape[0]))
+    return Ch, jax.lax.dynamic_slice_in_dim(hg, b * rows, rows)
+
+
+def _subtract_heavy(out, v, data, qr: int, scale):
+    """``out[:qr, :qr] -= tril(C~' diag(v_h) C~)``, ``C~`` the heavy levels' coupling rows times ``scale``, by
+    blocks of rows and of output columns (no ``qr x qr`` product written out)."""
+    rows, cols, blocks = _heavy_blocks(data, qr)
+
+    def row_block(b, out):
+        Ch, hg = _heavy_block(data, qr, rows, b)
+        Ch = Ch * scale[None, :]
+        Cv = Ch * v[hg][:, None]
+
+        def column_block(c, out):
+            c0 = jnp.minimum(c * cols, qr - cols)  # the last block ends at qr: its first columns were done before
+            col = c0 + jnp.arange(cols)
+            product = Cv.T @ jax.lax.dynamic_slice_in_dim(Ch, c0, cols, axis=1)  # (qr, cols)
+            keep = (jnp.arange(qr)[:, None] >= col[None, :]) & (col[None, :] >= c * cols)
+            current = jax.lax.dynamic_slice(out, (0, c0), (qr, cols))
+            return jax.lax.dynamic_update_slice(out, current - jnp.where(keep, product, 0.0), (0, c0))
+
+        return jax.lax.fori_loop(0, -(-qr // cols), column_block, out)
+
+    return jax.lax.fori_loop(0, blocks, row_block, out)
 
 
 def value_grad(theta, data, spec):
@@ -120,15 +163,13 @@ def _value_grad_tau(tau, data, spec):
     a = 1.0 + t1**2 * d0
     v = t1**2 / a
     s = _scales(tau, spec.layout, nr)
-    # the heavy levels' dense coupling rows (``crossprod.heavy_rows``), built once for both passes
-    Ch = heavy_rows(data.ev, data.ej, data.hg, data.hrow, qr)[:, :, 0] if data.hg.shape[0] else None
     i, j = jnp.arange(nr)[:, None], jnp.arange(nr)[None, :]
     keep_g = nr < KEEP_G_BELOW
     if keep_g:
-        G, Gb = _coupled(data.A_low, v, data, qr, Ch)
+        G, Gb = _coupled(data.A_low, v, data, qr)
         S = G * s[:, None] * s[None, :] + jnp.where((i == j) & (i < qr), 1.0, 0.0)
     else:
-        S, Gb = _coupled(data.A_low, v, data, qr, Ch, s)
+        S, Gb = _coupled(data.A_low, v, data, qr, s)
     diag, Q = cholesky_diag_inverse(S)
     log_det = jnp.sum(jnp.log(a)) + 2.0 * jnp.sum(jnp.log(diag[:qr])) - data.log_det_w
     if spec.reml:
@@ -154,12 +195,20 @@ def _value_grad_tau(tau, data, spec):
                      + jax.ops.segment_sum(jnp.where(j1 != j2, w * s[j1], 0.0), j2, num_segments=qr))
     B2 = B.dense() * s[:, None] * s[None, :] * jnp.where(i == j, 1.0, 2.0)  # an expression, gathered at the pairs
     q = _level_quadratic(B2[:qr, :qr].ravel()[data.ptarget], B.dense(qr), s, data, qr)
-    if Ch is not None:  # heavy levels: P = C~ B (C~ = Ch diag(s)), for their quadratic forms (and part of W)
-        Cs = Ch * s[None, :qr]
-        P = B.times(Cs)
-        q = q.at[data.hg].add(jnp.sum(Cs * P, axis=1))
-        if not keep_g:
-            row = row - jnp.sum(v[data.hg][:, None] * Ch * P, axis=0)
+    if data.hg.shape[0]:  # heavy levels: P = C~ B (C~ = Ch diag(s)), for their quadratic forms (and part of W)
+        rows, _, blocks = _heavy_blocks(data, qr)
+        low = B.dense()
+        B_zz = (low + low.T - jnp.diag(jnp.diagonal(low)))[:qr, :qr]  # symmetric, written out once
+
+        def heavy(b, carry):
+            q, row = carry
+            Ch, hg = _heavy_block(data, qr, rows, b)
+            Cs = Ch * s[None, :qr]
+            P = Cs @ B_zz
+            q = q.at[hg].add(jnp.sum(Cs * P, axis=1))
+            return q, (row if keep_g else row - jnp.sum(v[hg][:, None] * Ch * P, axis=0))
+
+        q, row = jax.lax.fori_loop(0, blocks, heavy, (q, row))
     g_rest = jnp.stack([2.0 * jnp.sum(row[off : off + lt]) for off, lt, _ in spec.layout])
     g1 = jnp.sum(2.0 * t1 * d0 / a) - jnp.sum(2.0 * t1 / a**2 * q)
     return f, jnp.concatenate([g1[None], g_rest])
@@ -219,9 +268,3 @@ class _B(NamedTuple):
             corr = sum(self.Qbz[k][start:, None] * self.K[k][None, :] for k in range(self.K.shape[0]))
             out = out + jnp.where((i < self.qr) & (j < self.qr), self.Q[start:] - corr, 0.0)
         return jnp.where(i >= j, out, 0.0)
-
-    def times(self, Cs):
-        """``Cs B_zz`` (``B`` symmetric) for ``Cs`` (n, qr): one product with ``B``'s z x z block, written out from
-        its lower triangle."""
-        low = self.dense()
-        return Cs @ (low + low.T - jnp.diag(jnp.diagonal(low)))[: self.qr, : self.qr]
