@@ -21,12 +21,9 @@ import numpy as np
 
 from .base import Family, Response
 from .censoring import EXACT, INTERVAL, LEFT, RIGHT, kind
-from .links import log_interval
+from .links import log_density, log_interval
 
 __all__ = ["CensoredGaussian"]
-
-_LOG_2PI = float(np.log(2.0 * np.pi))
-
 
 @dataclass(frozen=True)
 class CensoredGaussian(Family):
@@ -55,7 +52,7 @@ class CensoredGaussian(Family):
         y, mu = resp.y, self.link.inverse(eta)
         code = y[:, 2]
         z0, z1 = (y[:, 0] - mu) * jnp.exp(-log_sigma), (y[:, 1] - mu) * jnp.exp(-log_sigma)
-        return jnp.where(code == EXACT, -0.5 * (_LOG_2PI + z0**2) - log_sigma, _censored(code, z0, z1))
+        return jnp.where(code == EXACT, log_density("probit", z0) - log_sigma, _censored(code, z0, z1))
 
     def dispersion(self, params):
         return float(np.exp(params[0]))

@@ -38,11 +38,10 @@ from jax.scipy.special import exp1, gammaln, log_ndtr
 
 from .base import Family, Response
 from .censoring import kind
+from .links import log_density
 
 __all__ = ["Exponential", "ExponentialAFT", "Weibull", "WeibullAFT", "Gompertz", "LogNormal", "LogLogistic",
            "GammaAFT", "SURVIVAL", "evaluate"]
-
-_LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ class LogNormal(_Survival):
 
     def log_hazard(self, t, eta, params):
         z = self._z(t, eta, params)
-        return -0.5 * (_LOG_2PI + z**2) - params[0] - jnp.log(t) - log_ndtr(-z)
+        return log_density("probit", z) - params[0] - jnp.log(t) - log_ndtr(-z)
 
     def log_survival(self, t, eta, params):
         return log_ndtr(-self._z(t, eta, params))
